@@ -1,0 +1,239 @@
+#!/usr/bin/env python3
+"""Turn Google Benchmark JSON into the result tables of bench/README.md.
+
+    safetensors-bench --benchmark_repetitions=5 --benchmark_report_aggregates_only=true \
+        --benchmark_out=results.json --benchmark_out_format=json
+    python3 bench/report.py results.json            # rewrites bench/README.md in place
+    python3 bench/report.py results.json --stdout   # prints the tables instead
+
+Each entry of PAIRS compares a benchmark with its baseline at every argument both were run
+with (BM_Open/10000 with BM_SaxBaseline/10000, ...): the two times, their ratio and the
+target ratio. With repetitions the median aggregate is used; without, the median of the
+iteration runs. Pairs absent from the JSON are left out. The tables replace whatever lies
+between the markers <!-- results:begin --> and <!-- results:end --> in the README.
+
+Standard library only.
+"""
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Tuple
+
+BEGIN = "<!-- results:begin -->"
+END = "<!-- results:end -->"
+
+
+@dataclass
+class Pair:
+    bench: str          # benchmark family, e.g. "BM_Open"
+    baseline: str       # what it is measured against, e.g. "BM_SaxBaseline"
+    target: Optional[float]  # the ratio bench / baseline must stay at or below (None: no target yet)
+    what: str           # one line for the table's heading
+    arg_name: str = "N"  # what the benchmark argument means, for the first column
+
+
+# Later benchmarks add their pair here; a pair shows up once both benchmarks are in the JSON.
+PAIRS: List[Pair] = [
+    Pair("BM_Open", "BM_SaxBaseline", 2.0,
+         "safetensors::open() of a file with N tensors vs a no-op nlohmann SAX pass over "
+         "the same header bytes in memory", "tensors"),
+    Pair("BM_ReadAll", "BM_SumBaseline", None,
+         "reading every tensor of a file vs summing the same bytes in memory"),
+    Pair("BM_LoadOwned", "BM_MemcpyBaseline", None,
+         "loading every tensor into owned memory vs memcpy of the same bytes"),
+]
+
+UNIT_NS = {"ns": 1.0, "us": 1e3, "ms": 1e6, "s": 1e9}
+
+
+@dataclass
+class Result:
+    time_ns: float
+    bytes_per_second: Optional[float]
+    repetitions: int
+    cv: Optional[float]  # coefficient of variation across repetitions, when reported
+
+
+def split_name(run_name: str) -> Tuple[str, str]:
+    """'BM_Open/10000' -> ('BM_Open', '10000'); 'BM_X' -> ('BM_X', '')."""
+    family, _, args = run_name.partition("/")
+    return family, args
+
+
+def load(paths: List[str], metric: str) -> Tuple[Dict[Tuple[str, str], Result], dict]:
+    entries: List[dict] = []
+    context: dict = {}
+    for path in paths:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+        context = context or data.get("context", {})
+        entries.extend(data.get("benchmarks", []))
+
+    by_run: Dict[str, Dict[str, list]] = {}
+    for e in entries:
+        if e.get("error_occurred"):
+            print(f"report.py: skipping {e.get('name')}: {e.get('error_message')}", file=sys.stderr)
+            continue
+        run = e.get("run_name") or e["name"]
+        slot = by_run.setdefault(run, {"iteration": [], "median": [], "cv": []})
+        if e.get("run_type") == "aggregate":
+            if e.get("aggregate_name") == "median":
+                slot["median"].append(e)
+            elif e.get("aggregate_name") == "cv":
+                slot["cv"].append(e)
+        else:
+            slot["iteration"].append(e)
+
+    results: Dict[Tuple[str, str], Result] = {}
+    for run, slot in by_run.items():
+        def ns(e: dict) -> float:
+            return float(e[metric]) * UNIT_NS.get(e.get("time_unit", "ns"), 1.0)
+
+        if slot["median"]:
+            e = slot["median"][0]
+            reps = int(e.get("repetitions", 0)) or len(slot["iteration"]) or 1
+            time_ns, bps = ns(e), e.get("bytes_per_second")
+        elif slot["iteration"]:
+            its = slot["iteration"]
+            reps = len(its)
+            time_ns = statistics.median(ns(e) for e in its)
+            rates = [e["bytes_per_second"] for e in its if "bytes_per_second" in e]
+            bps = statistics.median(rates) if rates else None
+        else:
+            continue
+        cv = float(slot["cv"][0][metric]) if slot["cv"] else None
+        results[split_name(run)] = Result(time_ns, bps, reps, cv)
+    return results, context
+
+
+def fmt_time(ns: float) -> str:
+    for unit, scale in (("s", 1e9), ("ms", 1e6), ("µs", 1e3)):
+        if ns >= scale:
+            return f"{ns / scale:.3g} {unit}"
+    return f"{ns:.3g} ns"
+
+
+def fmt_rate(bps: Optional[float]) -> str:
+    if not bps:
+        return ""
+    for unit, scale in (("GB/s", 1e9), ("MB/s", 1e6), ("kB/s", 1e3)):
+        if bps >= scale:
+            return f" ({bps / scale:.3g} {unit})"
+    return f" ({bps:.3g} B/s)"
+
+
+def fmt_result(r: Result) -> str:
+    cv = f" ±{r.cv * 100:.0f}%" if r.cv is not None else ""
+    return f"{fmt_time(r.time_ns)}{cv}{fmt_rate(r.bytes_per_second)}"
+
+
+def arg_key(arg: str):
+    first = arg.split("/")[0]
+    return (0, int(first), arg) if first.isdigit() else (1, 0, arg)
+
+
+def machine_line(context: dict) -> str:
+    parts = []
+    host = context.get("host_name")
+    cpu_model = None
+    if host and host == platform.node() and os.path.exists("/proc/cpuinfo"):
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu_model = line.split(":", 1)[1].strip()
+                    break
+    if cpu_model:
+        parts.append(cpu_model)
+    if context.get("num_cpus"):
+        mhz = context.get("mhz_per_cpu")
+        parts.append(f"{context['num_cpus']} CPUs" + (f" @ {mhz} MHz" if mhz else ""))
+    if host:
+        parts.append(f"host `{host}`")
+    if context.get("date"):
+        parts.append(context["date"])
+    if context.get("library_build_type"):
+        parts.append(f"Google Benchmark library: {context['library_build_type']} build")
+    return ", ".join(parts) or "unknown machine"
+
+
+def render(results: Dict[Tuple[str, str], Result], context: dict, metric: str) -> str:
+    reps = max((r.repetitions for r in results.values()), default=1)
+    label = "wall-clock" if metric == "real_time" else "CPU"
+    lines = [
+        f"Machine: {machine_line(context)}.",
+        "",
+        f"Median {label} time of {reps} repetition(s); ± is the coefficient of variation "
+        "across repetitions; throughput is header bytes per second. "
+        "Ratio = benchmark / baseline (lower is better).",
+    ]
+    shown = 0
+    for pair in PAIRS:
+        args = sorted({a for (fam, a) in results if fam == pair.bench}
+                      & {a for (fam, a) in results if fam == pair.baseline}, key=arg_key)
+        if not args:
+            continue
+        shown += 1
+        target = f"≤ {pair.target:g}×" if pair.target is not None else "—"
+        lines += [
+            "",
+            f"### {pair.bench} vs {pair.baseline}",
+            "",
+            pair.what + ".",
+            "",
+            f"| {pair.arg_name} | {pair.bench} | {pair.baseline} | ratio | target | |",
+            "|---:|---:|---:|---:|---:|:---|",
+        ]
+        for arg in args:
+            b, base = results[(pair.bench, arg)], results[(pair.baseline, arg)]
+            ratio = b.time_ns / base.time_ns if base.time_ns else float("inf")
+            if pair.target is None:
+                verdict = ""
+            else:
+                verdict = "met" if ratio <= pair.target else "**missed**"
+            lines.append(f"| {arg or '—'} | {fmt_result(b)} | {fmt_result(base)} | "
+                         f"{ratio:.2f}× | {target} | {verdict} |")
+    if not shown:
+        lines += ["", "No benchmark pair found in the results."]
+    return "\n".join(lines)
+
+
+def replace_block(text: str, block: str) -> str:
+    start, end = text.find(BEGIN), text.find(END)
+    if start < 0 or end < start:
+        raise SystemExit(f"report.py: markers {BEGIN} / {END} not found")
+    return text[:start + len(BEGIN)] + "\n" + block + "\n" + text[end:]
+
+
+def main() -> int:
+    here = os.path.dirname(os.path.abspath(__file__))
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("json", nargs="+", help="Google Benchmark --benchmark_out JSON file(s)")
+    parser.add_argument("--readme", default=os.path.join(here, "README.md"),
+                        help="markdown file to update between the markers (default: bench/README.md)")
+    parser.add_argument("--metric", choices=("real_time", "cpu_time"), default="real_time")
+    parser.add_argument("--stdout", action="store_true", help="print the tables, change no file")
+    args = parser.parse_args()
+
+    results, context = load(args.json, args.metric)
+    block = render(results, context, args.metric)
+    if args.stdout:
+        print(block)
+        return 0
+    with open(args.readme, encoding="utf-8") as f:
+        text = f.read()
+    updated = replace_block(text, block)
+    if updated != text:
+        with open(args.readme, "w", encoding="utf-8") as f:
+            f.write(updated)
+    print(f"report.py: updated {args.readme}")
+    print(block)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,88 @@
+# The optional CUDA integration: safetensors::cuda, for safetensors/cuda.hpp.
+#
+# Included from the top-level CMakeLists.txt after the safetensors target exists. When the CUDA
+# toolkit is found (find_package(CUDAToolkit)), it creates the INTERFACE target
+# safetensors::cuda (safetensors::safetensors + CUDA::cudart) and sets SAFETENSORS_HAS_CUDA.
+# cuda.hpp has no kernels, so consumers compile it with their C++ compiler; nvcc is not needed.
+#
+# For the project's own CUDA tests, examples and benchmark (tests/cuda, examples/cuda,
+# bench/cuda), safetensors_cuda_executable() compiles the sources with nvcc when there is one
+# (SAFETENSORS_HAS_NVCC), so CI without a GPU still proves that cuda.hpp builds under nvcc, and
+# with the C++ compiler otherwise.
+#
+# safetensors_cuda_install() (called in the install section) exports the target as
+# safetensorsCudaTargets.cmake, which the package config loads for the `cuda` component.
+
+include_guard(GLOBAL)
+
+option(SAFETENSORS_CUDA "Build the CUDA integration (safetensors::cuda) when the CUDA toolkit is found" ON)
+set(SAFETENSORS_HAS_CUDA OFF)
+set(SAFETENSORS_HAS_NVCC OFF)
+
+if(SAFETENSORS_CUDA)
+  find_package(CUDAToolkit QUIET)
+  if(CUDAToolkit_FOUND)
+    add_library(safetensors_cuda INTERFACE)
+    add_library(safetensors::cuda ALIAS safetensors_cuda)
+    set_target_properties(safetensors_cuda PROPERTIES EXPORT_NAME cuda)
+    target_link_libraries(safetensors_cuda INTERFACE safetensors CUDA::cudart)
+    set(SAFETENSORS_HAS_CUDA ON)
+
+    if(SAFETENSORS_BUILD_TESTS OR SAFETENSORS_BUILD_EXAMPLES OR SAFETENSORS_BUILD_BENCHMARKS)
+      include(CheckLanguage)
+      check_language(CUDA)
+      if(CMAKE_CUDA_COMPILER)
+        # Hopper (H100, H200) unless the caller chose; the sources hold no kernels anyway.
+        if(NOT DEFINED CMAKE_CUDA_ARCHITECTURES)
+          set(CMAKE_CUDA_ARCHITECTURES 90)
+        endif()
+        enable_language(CUDA)
+        set(SAFETENSORS_HAS_NVCC ON)
+      endif()
+    endif()
+    message(STATUS "safetensors: CUDA ${CUDAToolkit_VERSION} found: safetensors::cuda "
+                   "(project CUDA sources compiled by ${CMAKE_CUDA_COMPILER_ID} ${CMAKE_CUDA_COMPILER_VERSION})")
+  else()
+    message(STATUS "safetensors: CUDA toolkit not found: no safetensors::cuda")
+  endif()
+endif()
+
+# safetensors_cuda_executable(<target> <source>...)
+#   An executable of the project (test, example, benchmark) that uses safetensors/cuda.hpp:
+#   nvcc compiles its sources when available, else the C++ compiler; warnings as in
+#   safetensors_configure_executable(), output in <build>/bin.
+function(safetensors_cuda_executable target)
+  add_executable(${target} ${ARGN})
+  target_link_libraries(${target} PRIVATE safetensors::cuda)
+  set_target_properties(${target} PROPERTIES
+    CXX_EXTENSIONS OFF
+    CUDA_EXTENSIONS OFF
+    RUNTIME_OUTPUT_DIRECTORY "${PROJECT_BINARY_DIR}/bin")
+  if(SAFETENSORS_HAS_NVCC)
+    set_source_files_properties(${ARGN} PROPERTIES LANGUAGE CUDA)
+    target_compile_features(${target} PRIVATE cuda_std_17)
+    # CUDA::cudart comes through safetensors::cuda; do not add nvcc's static one as well.
+    set_target_properties(${target} PROPERTIES CUDA_RUNTIME_LIBRARY None)
+    if(NOT MSVC)
+      set(_flags "-Wall,-Wextra")
+      if(SAFETENSORS_WERROR)
+        string(APPEND _flags ",-Werror")
+      endif()
+      target_compile_options(${target} PRIVATE "$<$<COMPILE_LANGUAGE:CUDA>:-Xcompiler=${_flags}>")
+    endif()
+  elseif(MSVC)
+    target_compile_options(${target} PRIVATE /W4 /permissive- /utf-8 $<$<BOOL:${SAFETENSORS_WERROR}>:/WX>)
+  else()
+    target_compile_options(${target} PRIVATE -Wall -Wextra -Wpedantic $<$<BOOL:${SAFETENSORS_WERROR}>:-Werror>)
+  endif()
+endfunction()
+
+# Installs safetensors::cuda as safetensorsCudaTargets.cmake next to safetensorsConfig.cmake.
+function(safetensors_cuda_install)
+  if(SAFETENSORS_HAS_CUDA)
+    install(TARGETS safetensors_cuda EXPORT safetensorsCudaTargets)
+    install(EXPORT safetensorsCudaTargets
+      NAMESPACE safetensors::
+      DESTINATION "${SAFETENSORS_INSTALL_CMAKEDIR}")
+  endif()
+endfunction()

@@ -1,0 +1,272 @@
+// safetensors-hpp: replace a file atomically: write a new temporary file beside it, flush it,
+// rename it over the target. Readers of the target see the old file or the new one, never a
+// partial one, and a failure at any step leaves the target as it was.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <random>
+#include <string>
+
+#include "../error.hpp"
+#include "../source.hpp"  // platform headers, throw_errno / throw_last_error, utf8_to_wide
+
+#if !defined(_WIN32)
+#include <cerrno>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <unistd.h>
+#endif
+
+namespace safetensors::detail {
+
+// Where a temporary file for target goes: the same folder (rename is atomic only within one
+// file system), a hidden name built from the target's, and the folder to sync after the rename.
+struct temp_location {
+    std::string prefix;  // target's folder with its trailing separator, or "" for the current one
+    std::string base;    // target's file name
+    std::string folder;  // the folder to open for fsync ("." for the current one)
+};
+
+inline temp_location split_target(const std::string& target) {
+#if defined(_WIN32)
+    const std::size_t cut = target.find_last_of("/\\:");
+#else
+    const std::size_t cut = target.find_last_of('/');
+#endif
+    temp_location where;
+    if (cut == std::string::npos) {
+        where.base = target;
+        where.folder = ".";
+    } else {
+        where.prefix = target.substr(0, cut + 1);
+        where.base = target.substr(cut + 1);
+        where.folder = cut == 0 ? target.substr(0, 1) : target.substr(0, cut);
+    }
+    if (where.base.empty() || where.base == "." || where.base == "..")
+        throw_error(errc::invalid_argument, "cannot write to " + quote(target) + ": the path names a folder, not a file");
+    return where;
+}
+
+// 12 characters from [0-9a-z]: about 62 bits, mixed from std::random_device (when it works),
+// the clock, an address and a process-wide counter, so two writers never pick the same name
+// in practice; O_EXCL / CREATE_NEW catch the rest and the caller retries.
+inline std::string random_suffix() {
+    static std::atomic<std::uint64_t> counter{0};
+    std::uint64_t seed = static_cast<std::uint64_t>(std::chrono::high_resolution_clock::now().time_since_epoch().count());
+    seed ^= static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(&counter)) << 16;
+    seed += counter.fetch_add(0x9E3779B97F4A7C15ull, std::memory_order_relaxed);
+    try {
+        std::random_device device;
+        seed ^= (static_cast<std::uint64_t>(device()) << 32) ^ device();
+    } catch (...) {
+        // No entropy source: the other inputs and the retry on a name clash still suffice.
+    }
+    // splitmix64 finalizer: spreads every input bit over the whole word.
+    seed = (seed ^ (seed >> 30)) * 0xBF58476D1CE4E5B9ull;
+    seed = (seed ^ (seed >> 27)) * 0x94D049BB133111EBull;
+    seed ^= seed >> 31;
+    static const char digits[] = "0123456789abcdefghijklmnopqrstuvwxyz";
+    std::string out(12, '0');
+    for (char& c : out) {
+        c = digits[seed % 36];
+        seed /= 36;
+    }
+    return out;
+}
+
+// ".<name>.<random>.tmp" in the target's folder. The name part is cut (at a UTF-8 character
+// boundary) so the result stays within the usual 255-byte file name limit.
+inline std::string temp_name(const temp_location& where) {
+    std::size_t keep = where.base.size() < 200 ? where.base.size() : 200;
+    while (keep > 0 && keep < where.base.size() && (static_cast<unsigned char>(where.base[keep]) & 0xC0) == 0x80) --keep;
+    return where.prefix + "." + where.base.substr(0, keep) + "." + random_suffix() + ".tmp";
+}
+
+inline constexpr int temp_name_attempts = 64;
+// Linux moves at most about 2 GiB per write call; Windows takes a 32-bit count.
+inline constexpr std::size_t max_write_chunk = std::size_t{1} << 30;
+
+#if defined(_WIN32)
+
+[[noreturn]] inline void throw_windows_write_error(const std::string& what, const std::string& target) {
+    throw_error(errc::write_failed, what + " " + quote(target) + ": Windows error " + std::to_string(::GetLastError()));
+}
+
+// A new temporary file beside a target, renamed over it by commit(); removed by discard() or
+// the destructor if it was not committed.
+class atomic_file {
+public:
+    explicit atomic_file(std::string target) : target_(std::move(target)) {
+        const temp_location where = split_target(target_);
+        for (int attempt = 0;; ++attempt) {
+            temp_ = utf8_to_wide(temp_name(where));
+            // CREATE_NEW is O_EXCL: never opens (or follows a link to) an existing file.
+            handle_ = ::CreateFileW(temp_.c_str(), GENERIC_WRITE, 0, nullptr, CREATE_NEW, FILE_ATTRIBUTE_NORMAL, nullptr);
+            if (handle_ != INVALID_HANDLE_VALUE) break;
+            if (::GetLastError() != ERROR_FILE_EXISTS || attempt + 1 == temp_name_attempts)
+                throw_last_error("cannot create a temporary file beside", target_);
+        }
+    }
+    ~atomic_file() { discard(); }
+    atomic_file(const atomic_file&) = delete;
+    atomic_file& operator=(const atomic_file&) = delete;
+
+    const std::string& target() const noexcept { return target_; }
+
+    void write_at(std::uint64_t offset, const void* data, std::size_t size) {
+        const auto* p = static_cast<const char*>(data);
+        while (size > 0) {
+            const DWORD chunk = static_cast<DWORD>(size < max_write_chunk ? size : max_write_chunk);
+            OVERLAPPED at{};
+            at.Offset = static_cast<DWORD>(offset & 0xffffffffu);
+            at.OffsetHigh = static_cast<DWORD>(offset >> 32);
+            DWORD done = 0;
+            if (!::WriteFile(handle_, p, chunk, &done, &at)) throw_windows_write_error("cannot write", target_);
+            if (done == 0) throw_error(errc::write_failed, "cannot write " + quote(target_) + ": no progress");
+            p += done;
+            offset += done;
+            size -= done;
+        }
+    }
+
+    // Flushes the data (when sync), closes the file and moves it over the target. With
+    // MOVEFILE_WRITE_THROUGH the call returns only once the rename is on disk.
+    void commit(bool sync) {
+        if (sync && !::FlushFileBuffers(handle_)) throw_windows_write_error("cannot flush", target_);
+        HANDLE h = handle_;
+        handle_ = INVALID_HANDLE_VALUE;
+        if (!::CloseHandle(h)) throw_windows_write_error("cannot close", target_);
+        const std::wstring wide_target = utf8_to_wide(target_);
+        const DWORD flags = MOVEFILE_REPLACE_EXISTING | (sync ? MOVEFILE_WRITE_THROUGH : 0);
+        if (!::MoveFileExW(temp_.c_str(), wide_target.c_str(), flags)) throw_windows_write_error("cannot replace", target_);
+        temp_.clear();
+    }
+
+    void discard() noexcept {
+        if (handle_ != INVALID_HANDLE_VALUE) {
+            ::CloseHandle(handle_);
+            handle_ = INVALID_HANDLE_VALUE;
+        }
+        if (!temp_.empty()) {
+            ::DeleteFileW(temp_.c_str());
+            temp_.clear();
+        }
+    }
+
+private:
+    std::string target_;
+    std::wstring temp_;  // empty once renamed or removed
+    HANDLE handle_ = INVALID_HANDLE_VALUE;
+};
+
+#else  // POSIX
+
+[[noreturn]] inline void throw_write_error(int err, const std::string& what, const std::string& target) {
+    throw_error(errc::write_failed, what + " " + quote(target) + ": " + std::strerror(err));
+}
+
+class atomic_file {
+public:
+    // The temporary file is created with O_EXCL (it never opens, or follows a symlink to, an
+    // existing file) and mode 0666, so the umask decides its permissions as for any new file.
+    explicit atomic_file(std::string target) : target_(std::move(target)) {
+        const temp_location where = split_target(target_);
+        folder_ = where.folder;
+        for (int attempt = 0;; ++attempt) {
+            temp_ = temp_name(where);
+            fd_ = ::open(temp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+            if (fd_ >= 0) break;
+            const int err = errno;
+            temp_.clear();
+            if (err == EINTR || (err == EEXIST && attempt + 1 < temp_name_attempts)) continue;
+            throw_errno(err, "cannot create a temporary file beside", target_);
+        }
+    }
+    ~atomic_file() { discard(); }
+    atomic_file(const atomic_file&) = delete;
+    atomic_file& operator=(const atomic_file&) = delete;
+
+    const std::string& target() const noexcept { return target_; }
+
+    // Positional write of all size bytes; EINTR and partial writes are retried. With SIGXFSZ
+    // ignored, a write past RLIMIT_FSIZE fails with EFBIG and lands here as an error.
+    void write_at(std::uint64_t offset, const void* data, std::size_t size) {
+        constexpr auto max_offset = static_cast<std::uint64_t>(std::numeric_limits<off_t>::max());
+        if (offset > max_offset || size > max_offset - offset)
+            throw_error(errc::file_too_large, "cannot write " + quote(target_) + ": offset " + std::to_string(offset) +
+                                                  " is past what this platform's off_t can address");
+        const auto* p = static_cast<const char*>(data);
+        while (size > 0) {
+            const std::size_t chunk = size < max_write_chunk ? size : max_write_chunk;
+            const ssize_t done = ::pwrite(fd_, p, chunk, static_cast<off_t>(offset));
+            if (done < 0) {
+                if (errno == EINTR) continue;
+                throw_write_error(errno, "cannot write", target_);
+            }
+            if (done == 0) throw_error(errc::write_failed, "cannot write " + quote(target_) + ": no progress");
+            p += done;
+            offset += static_cast<std::uint64_t>(done);
+            size -= static_cast<std::size_t>(done);
+        }
+    }
+
+    // fsync (when sync) and close the temporary file, rename it over the target, then fsync the
+    // folder so the rename itself survives a crash. Any failure before the rename leaves the
+    // target untouched (the destructor removes the temporary file).
+    void commit(bool sync) {
+        if (sync && ::fsync(fd_) != 0) throw_write_error(errno, "cannot flush", target_);
+        const int fd = fd_;
+        fd_ = -1;
+        // close() can report a delayed write error (NFS); it must not be retried on EINTR.
+        if (::close(fd) != 0 && errno != EINTR) throw_write_error(errno, "cannot close", target_);
+        if (::rename(temp_.c_str(), target_.c_str()) != 0) throw_write_error(errno, "cannot replace", target_);
+        temp_.clear();
+        if (sync) sync_folder();
+    }
+
+    void discard() noexcept {
+        if (fd_ >= 0) {
+            ::close(fd_);
+            fd_ = -1;
+        }
+        if (!temp_.empty()) {
+            ::unlink(temp_.c_str());
+            temp_.clear();
+        }
+    }
+
+private:
+    // The target already holds the new contents, so a failure here cannot be undone; an I/O
+    // error is still reported (the rename may not survive a crash), saying the file was
+    // replaced. File systems without fsync on folders (EINVAL, ENOTSUP) and folders we may not
+    // open for reading (EACCES, EPERM) leave nothing to do.
+    void sync_folder() {
+        int dir = -1;
+        do {
+            dir = ::open(folder_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        } while (dir < 0 && errno == EINTR);
+        int err = dir < 0 ? errno : 0;
+        if (dir >= 0) {
+            if (::fsync(dir) != 0) err = errno;
+            ::close(dir);
+        }
+        if (err != 0 && err != EINVAL && err != ENOTSUP && err != EACCES && err != EPERM)
+            throw_error(errc::write_failed, "replaced " + quote(target_) + ", but cannot sync its folder " +
+                                                quote(folder_) + " to make the rename durable: " + std::strerror(err));
+    }
+
+    std::string target_;
+    std::string temp_;    // empty once renamed or removed
+    std::string folder_;
+    int fd_ = -1;
+};
+
+#endif
+
+} // namespace safetensors::detail

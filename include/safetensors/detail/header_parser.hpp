@@ -1,0 +1,409 @@
+// safetensors-hpp: the header's SAX handler and the validation passes after it.
+// Included by header.hpp (after header_table is defined); see it for the public entry points.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <numeric>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "utf8.hpp"
+
+namespace safetensors::detail {
+
+// Builds a header_table from nlohmann's SAX events, one pass, no DOM. Every callback
+// returns false to stop the parse at the first problem; the problem is kept in
+// failure_ and thrown once nlohmann returns.
+class header_builder {
+public:
+    using json = nlohmann::json;
+
+    static header_table build(std::string_view text, std::uint64_t data_size) {
+        header_table table;
+        table.header_size_ = text.size();
+        table.data_size_ = data_size;
+        check_bytes(text);
+        header_builder builder(table);
+        const char* first = text.data();
+        bool ok = json::sax_parse(first, first + text.size(), &builder, json::input_format_t::json,
+                                  /*strict=*/true, /*ignore_comments=*/false);
+        if (!ok || builder.failed_) throw_error(builder.failure_code_, builder.failure_);
+        finish(table);
+        return table;
+    }
+
+    // --- nlohmann SAX interface -------------------------------------------------------
+    bool null() { return value_event("null", event::null_value); }
+    bool boolean(bool v) { return value_event(v ? "true" : "false", event::other); }
+    bool number_integer(json::number_integer_t v) { return value_event(std::to_string(v), event::other); }
+    bool number_unsigned(json::number_unsigned_t v) {
+        switch (state_) {
+            case state::shape_item:
+                table_.dims_.push_back(v);
+                ++rank_;
+                return true;
+            case state::offsets_item:
+                if (offsets_seen_ == 2) return fail_field(errc::invalid_tensor_entry, "data_offsets", "must have exactly 2 elements, got more");
+                offsets_[offsets_seen_++] = v;
+                return true;
+            default:
+                return value_event(std::to_string(v), event::other);
+        }
+    }
+    bool number_float(json::number_float_t, const std::string& text) { return value_event(text, event::other); }
+    bool binary(json::binary_t&) { return value_event("binary", event::other); }
+
+    bool string(std::string& value) {
+        switch (state_) {
+            case state::metadata_value:
+                table_.metadata_->append_unchecked(std::move(metadata_key_), std::move(value));
+                state_ = state::metadata_object;
+                return true;
+            case state::dtype_value: {
+                auto parsed = parse_dtype(value);
+                if (!parsed)
+                    return fail_field(errc::unknown_dtype, "dtype", "unknown dtype " + quote(value) +
+                                                                        " (expected one of BOOL, F4, F6_E2M3, F6_E3M2, U8, I8, F8_E5M2, "
+                                                                        "F8_E4M3, F8_E8M0, F8_E4M3FNUZ, F8_E5M2FNUZ, I16, U16, F16, "
+                                                                        "BF16, I32, U32, F32, C64, F64, I64, U64)");
+                dtype_ = *parsed;
+                state_ = state::tensor_object;
+                return true;
+            }
+            default:
+                return value_event(quote(value, 60), event::other);
+        }
+    }
+
+    bool start_object(std::size_t) {
+        if (!enter()) return false;
+        switch (state_) {
+            case state::top_value: state_ = state::top_object; return true;
+            case state::metadata_entry:
+                table_.metadata_.emplace();
+                state_ = state::metadata_object;
+                return true;
+            case state::tensor_entry:
+                fields_seen_ = 0;
+                rank_ = 0;
+                dims_start_ = table_.dims_.size();
+                state_ = state::tensor_object;
+                return true;
+            case state::skipping: ++skip_depth_; return true;
+            default: return value_event("an object", event::start);
+        }
+    }
+
+    bool key(std::string& k) {
+        switch (state_) {
+            case state::top_object:
+                if (k == "__metadata__") {
+                    if (metadata_seen_) return fail(errc::invalid_metadata, "duplicate key \"__metadata__\" in header");
+                    metadata_seen_ = true;
+                    state_ = state::metadata_entry;
+                    return true;
+                }
+                return begin_tensor(k);
+            case state::metadata_object:
+                metadata_key_ = std::move(k);
+                state_ = state::metadata_value;
+                return true;
+            case state::tensor_object: return begin_field(k);
+            default: return true;  // keys inside a skipped value
+        }
+    }
+
+    bool end_object() {
+        --depth_;
+        switch (state_) {
+            case state::top_object: state_ = state::done; return true;
+            case state::metadata_object: state_ = state::top_object; return true;
+            case state::tensor_object: return end_tensor();
+            case state::skipping: return leave_skipped();
+            default: return true;
+        }
+    }
+
+    bool start_array(std::size_t) {
+        if (!enter()) return false;
+        switch (state_) {
+            case state::shape_value: state_ = state::shape_item; return true;
+            case state::offsets_value:
+                offsets_seen_ = 0;
+                state_ = state::offsets_item;
+                return true;
+            case state::skipping: ++skip_depth_; return true;
+            default: return value_event("an array", event::start);
+        }
+    }
+
+    bool end_array() {
+        --depth_;
+        switch (state_) {
+            case state::shape_item: state_ = state::tensor_object; return true;
+            case state::offsets_item:
+                if (offsets_seen_ != 2)
+                    return fail_field(errc::invalid_tensor_entry, "data_offsets",
+                                      "must have exactly 2 elements, got " + std::to_string(offsets_seen_));
+                state_ = state::tensor_object;
+                return true;
+            case state::skipping: return leave_skipped();
+            default: return true;
+        }
+    }
+
+    bool parse_error(std::size_t position, const std::string&, const nlohmann::detail::exception& e) {
+        if (failed_) return false;  // our own stop, reported already
+        std::string what = e.what();
+        // Drop nlohmann's "[json.exception.parse_error.101] " prefix; keep its explanation.
+        auto close = what.find("] ");
+        if (close != std::string::npos) what.erase(0, close + 2);
+        return fail(errc::invalid_json, "invalid JSON in header at byte " + std::to_string(position) + ": " + what);
+    }
+
+private:
+    enum class state {
+        top_value, top_object, done,
+        metadata_entry, metadata_object, metadata_value,
+        tensor_entry, tensor_object, dtype_value, shape_value, shape_item, offsets_value, offsets_item,
+        skipping,
+    };
+    enum class event { null_value, start, other };
+    enum field_bit : unsigned { dtype_bit = 1, shape_bit = 2, offsets_bit = 4 };
+
+    explicit header_builder(header_table& table) : table_(table) {}
+
+    // Bytes nlohmann would misread: it stops at a raw NUL and silently skips a leading BOM,
+    // while the reference rejects both. UTF-8 is checked first, as the reference does.
+    static void check_bytes(std::string_view text) {
+        auto* bytes = reinterpret_cast<const unsigned char*>(text.data());
+        std::size_t bad = find_invalid_utf8(bytes, text.size());
+        if (bad != text.size())
+            throw_error(errc::invalid_utf8, "invalid UTF-8 in header at byte " + std::to_string(bad));
+        if (const void* nul = std::memchr(text.data(), 0, text.size()))
+            throw_error(errc::invalid_json, "invalid JSON in header: NUL byte at byte " +
+                                                std::to_string(static_cast<const char*>(nul) - text.data()));
+        if (text.size() >= 3 && bytes[0] == 0xEF && bytes[1] == 0xBB && bytes[2] == 0xBF)
+            throw_error(errc::invalid_json, "invalid JSON in header: byte order mark at byte 0");
+    }
+
+    bool enter() {
+        if (++depth_ > max_json_depth)
+            return fail(errc::nesting_too_deep, "header JSON nests deeper than " + std::to_string(max_json_depth) + " levels");
+        return true;
+    }
+
+    // A value (scalar or the start of a container) where the state machine did not expect one.
+    bool value_event(const std::string& shown, event kind) {
+        switch (state_) {
+            case state::top_value:
+                return fail(errc::invalid_header, "header must be a JSON object, got " + shown);
+            case state::metadata_entry:
+                if (kind == event::null_value) {  // "__metadata__": null means no metadata
+                    state_ = state::top_object;
+                    return true;
+                }
+                return fail(errc::invalid_metadata, "__metadata__ must be an object of strings or null, got " + shown);
+            case state::metadata_value:
+                return fail(errc::invalid_metadata, "metadata value for key " + quote(metadata_key_) +
+                                                        " must be a string, got " + shown);
+            case state::tensor_entry:
+                return fail(errc::invalid_tensor_entry, "tensor " + quote(name_of_current()) +
+                                                            ": entry must be an object, got " + shown);
+            case state::dtype_value: return fail_field(errc::invalid_tensor_entry, "dtype", "must be a string, got " + shown);
+            case state::shape_value: return fail_field(errc::invalid_tensor_entry, "shape", "must be an array, got " + shown);
+            case state::shape_item:
+                return fail_field(errc::invalid_tensor_entry, "shape",
+                                  "dimension " + std::to_string(rank_) + " must be an unsigned integer, got " + shown);
+            case state::offsets_value:
+                return fail_field(errc::invalid_tensor_entry, "data_offsets", "must be an array, got " + shown);
+            case state::offsets_item:
+                return fail_field(errc::invalid_tensor_entry, "data_offsets",
+                                  "element " + std::to_string(offsets_seen_) + " must be an unsigned integer, got " + shown);
+            case state::skipping:
+                if (kind == event::start) {
+                    ++skip_depth_;
+                    return true;
+                }
+                if (skip_depth_ == 0) state_ = state::tensor_object;  // a skipped scalar
+                return true;
+            default:  // top_object/metadata_object/tensor_object get keys, never values
+                return fail(errc::invalid_json, "unexpected value " + shown);
+        }
+    }
+
+    bool leave_skipped() {
+        if (--skip_depth_ == 0) state_ = state::tensor_object;
+        return true;
+    }
+
+    bool begin_tensor(std::string& name) {
+        if (name.size() > UINT32_MAX || table_.names_.size() > UINT32_MAX - name.size())
+            return fail(errc::invalid_header, "tensor names too long");
+        current_.name_offset = static_cast<std::uint32_t>(table_.names_.size());
+        current_.name_size = static_cast<std::uint32_t>(name.size());
+        table_.names_.append(name);
+        state_ = state::tensor_entry;
+        return true;
+    }
+
+    bool begin_field(const std::string& k) {
+        unsigned bit = 0;
+        if (k == "dtype") {
+            bit = dtype_bit;
+            state_ = state::dtype_value;
+        } else if (k == "shape") {
+            bit = shape_bit;
+            state_ = state::shape_value;
+        } else if (k == "data_offsets") {
+            bit = offsets_bit;
+            state_ = state::offsets_value;
+        } else {
+            // Unknown fields are ignored, as the reference does (their nesting still counts).
+            skip_depth_ = 0;
+            state_ = state::skipping;
+            return true;
+        }
+        if (fields_seen_ & bit) return fail_field(errc::invalid_tensor_entry, k, "is given twice");
+        fields_seen_ |= bit;
+        return true;
+    }
+
+    bool end_tensor() {
+        static const char* const names[] = {"dtype", "shape", "data_offsets"};
+        for (unsigned i = 0; i < 3; ++i)
+            if (!(fields_seen_ & (1u << i)))
+                return fail(errc::invalid_tensor_entry, "tensor " + quote(name_of_current()) + ": missing field \"" +
+                                                            names[i] + "\"");
+        if (dims_start_ > UINT32_MAX || rank_ > UINT32_MAX)
+            return fail(errc::invalid_header, "too many dimensions in header");
+        current_.dims_offset = static_cast<std::uint32_t>(dims_start_);
+        current_.rank = static_cast<std::uint32_t>(rank_);
+        current_.dtype = dtype_;
+        current_.begin = offsets_[0];
+        current_.end = offsets_[1];
+        table_.entries_.push_back(current_);
+        state_ = state::top_object;
+        return true;
+    }
+
+    std::string_view name_of_current() const {
+        return {table_.names_.data() + current_.name_offset, current_.name_size};
+    }
+
+    bool fail_field(errc code, const std::string& field, const std::string& what) {
+        return fail(code, "tensor " + quote(name_of_current()) + ": field \"" + field + "\" " + what);
+    }
+
+    bool fail(errc code, std::string message) {
+        if (!failed_) {
+            failed_ = true;
+            failure_code_ = code;
+            failure_ = std::move(message);
+        }
+        return false;
+    }
+
+    // Duplicate names, then the reference's offset walk in (begin, end) order, then the
+    // coverage check; finally the table is stored in file order with a name index.
+    static void finish(header_table& t) {
+        auto& entries = t.entries_;
+        const std::size_t n = entries.size();
+        if (n > UINT32_MAX) throw_error(errc::invalid_header, "too many tensors in header");
+
+        if (t.metadata_) {
+            std::size_t dup = t.metadata_->build_index();
+            if (dup != t.metadata_->size())
+                throw_error(errc::duplicate_metadata_key,
+                            "duplicate metadata key " + quote((t.metadata_->begin() + static_cast<std::ptrdiff_t>(dup))->first));
+        }
+
+        auto name_of = [&t](const table_entry& e) { return std::string_view(t.names_.data() + e.name_offset, e.name_size); };
+        auto by_offsets = [](const table_entry& a, const table_entry& b) {
+            return a.begin != b.begin ? a.begin < b.begin : a.end < b.end;
+        };
+        // Writers emit tensors in offset order, so sorting is usually skipped.
+        if (!std::is_sorted(entries.begin(), entries.end(), by_offsets))
+            std::stable_sort(entries.begin(), entries.end(), by_offsets);
+
+        std::vector<std::uint32_t>& order = t.by_name_;
+        order.resize(n);
+        std::iota(order.begin(), order.end(), 0u);
+        auto by_name = [&](std::uint32_t a, std::uint32_t b) { return name_of(entries[a]) < name_of(entries[b]); };
+        if (!std::is_sorted(order.begin(), order.end(), by_name)) std::sort(order.begin(), order.end(), by_name);
+        for (std::size_t i = 1; i < n; ++i)
+            if (name_of(entries[order[i - 1]]) == name_of(entries[order[i]]))
+                throw_error(errc::duplicate_tensor, "duplicate tensor name " + quote(name_of(entries[order[i]])));
+
+        std::uint64_t pos = 0;
+        for (const auto& e : entries) {
+            auto name = [&] { return quote(name_of(e)); };  // only built for an error message
+            if (e.begin != pos || e.end < e.begin)
+                throw_error(errc::invalid_offsets, "invalid offset for tensor " + name() + ": data_offsets [" +
+                                                       std::to_string(e.begin) + ", " + std::to_string(e.end) +
+                                                       "], expected it to begin at " + std::to_string(pos));
+            span<const std::uint64_t> shape(t.dims_.data() + e.dims_offset, e.rank);
+            std::uint64_t bytes = 0;
+            switch (checked_byte_size(e.dtype, shape, bytes)) {
+                case size_status::ok: break;
+                case size_status::overflow:
+                    throw_error(errc::shape_overflow, "overflow computing buffer size for tensor " + name() + " from shape " +
+                                                          shape_string(shape) + " and dtype " + std::string(to_string(e.dtype)));
+                case size_status::not_whole_bytes:
+                    throw_error(errc::misaligned_sub_byte, "tensor " + name() + ": shape " + shape_string(shape) + " of dtype " +
+                                                               std::string(to_string(e.dtype)) + " is not a whole number of bytes");
+            }
+            if (e.end - e.begin != bytes)
+                throw_error(errc::size_mismatch, "invalid shape, data type, or offset for tensor " + name() + ": shape " +
+                                                     shape_string(shape) + " of dtype " + std::string(to_string(e.dtype)) +
+                                                     " needs " + std::to_string(bytes) + " bytes, data_offsets [" +
+                                                     std::to_string(e.begin) + ", " + std::to_string(e.end) + "] hold " +
+                                                     std::to_string(e.end - e.begin));
+            pos = e.end;
+        }
+        if (pos != t.data_size_)
+            throw_error(errc::incomplete_coverage, "incomplete metadata, file not fully covered: tensors cover " +
+                                                       std::to_string(pos) + " bytes of a " + std::to_string(t.data_size_) +
+                                                       "-byte data section");
+    }
+
+    // "[4, 4]", cut after 16 dimensions: a shape can have millions.
+    static std::string shape_string(span<const std::uint64_t> shape) {
+        std::string s = "[";
+        for (std::size_t i = 0; i < shape.size(); ++i) {
+            if (i) s += ", ";
+            if (i == 16) {
+                s += "... (" + std::to_string(shape.size()) + " dimensions)";
+                break;
+            }
+            s += std::to_string(shape[i]);
+        }
+        return s + "]";
+    }
+
+    header_table& table_;
+    state state_ = state::top_value;
+    std::size_t depth_ = 0;
+    std::size_t skip_depth_ = 0;
+    bool metadata_seen_ = false;
+    std::string metadata_key_;
+
+    table_entry current_{};
+    unsigned fields_seen_ = 0;
+    safetensors::dtype dtype_ = safetensors::dtype::BOOL;
+    std::size_t dims_start_ = 0;
+    std::size_t rank_ = 0;
+    std::uint64_t offsets_[2] = {0, 0};
+    std::size_t offsets_seen_ = 0;
+
+    bool failed_ = false;
+    errc failure_code_ = errc::ok;
+    std::string failure_;
+};
+
+} // namespace safetensors::detail

@@ -1,0 +1,231 @@
+// safetensors-hpp: error codes, the exception type, and results for non-throwing calls.
+#pragma once
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <type_traits>
+#include <utility>
+#include <variant>
+
+namespace safetensors {
+
+// Stable numeric codes. Each hundred is one area, so a caller can test the range:
+//   1xx I/O, 2xx header, 3xx access (lookup, typed access, slicing),
+//   4xx writer, 5xx sharded index, 6xx CUDA, 7xx conversion / interop.
+enum class errc : int {
+    ok = 0,
+
+    io_error = 100,            // an OS call failed (message carries errno text)
+    file_not_found = 101,
+    permission_denied = 102,
+    not_regular_file = 103,    // directory, FIFO, device ...
+    short_read = 104,          // file shrank or read_at went past the end
+    map_failed = 105,
+    file_too_large = 106,      // does not fit the address space (32-bit hosts)
+
+    header_too_small = 200,      // file shorter than 8 bytes
+    header_too_large = 201,      // N > 100,000,000
+    invalid_header_length = 202, // 8 + N past the end of the file
+    invalid_utf8 = 203,
+    invalid_json = 204,          // syntax error, NUL, BOM, trailing bytes
+    nesting_too_deep = 205,      // 128 or more levels, like the reference
+    invalid_header = 206,        // top level is not an object
+    invalid_metadata = 207,      // __metadata__ not null/object, or a non-string value
+    duplicate_metadata_key = 208,
+    invalid_tensor_entry = 209,  // entry not an object, missing/duplicate/mistyped field
+    unknown_dtype = 210,
+    duplicate_tensor = 211,
+    invalid_offsets = 212,       // gap, hole, overlap, reversed range
+    shape_overflow = 213,
+    misaligned_sub_byte = 214,   // sub-byte tensor that does not fill whole bytes
+    size_mismatch = 215,         // end - begin != size implied by dtype and shape
+    incomplete_coverage = 216,   // data buffer not covered exactly
+
+    tensor_not_found = 300,
+    dtype_mismatch = 301,        // typed access with the wrong element type
+    misaligned_data = 302,       // typed access to data not aligned for the type
+    invalid_argument = 303,
+    out_of_range = 304,
+    invalid_slice = 305,         // malformed index expression
+    index_out_of_range = 306,    // integer index outside its dimension
+    unaligned_slice = 307,       // sub-byte slice that does not start/end on a byte
+
+    write_failed = 400,
+    invalid_tensor = 401,        // tensor handed to the writer is inconsistent
+    duplicate_name = 402,
+    reserved_name = 403,         // a tensor named __metadata__
+    stream_error = 404,          // streaming writer used out of order
+
+    invalid_index = 500,
+    unsafe_shard_name = 501,
+    missing_shard = 502,
+    index_mismatch = 503,
+
+    cuda_error = 600,
+    cancelled = 601,
+
+    unsupported_dtype = 700,
+};
+
+namespace detail {
+
+class error_category_impl final : public std::error_category {
+public:
+    const char* name() const noexcept override { return "safetensors"; }
+    std::string message(int code) const override {
+        if (code == 0) return "success";
+        if (code < 200) return "I/O error";
+        if (code < 300) return "invalid header";
+        if (code < 400) return "invalid access";
+        if (code < 500) return "write error";
+        if (code < 600) return "invalid sharded index";
+        if (code < 700) return "CUDA error";
+        return "unsupported conversion";
+    }
+};
+
+} // namespace detail
+
+inline const std::error_category& error_category() noexcept {
+    static const detail::error_category_impl category;
+    return category;
+}
+
+inline std::error_code make_error_code(errc code) noexcept {
+    return {static_cast<int>(code), error_category()};
+}
+
+// The one exception type of the library. what() is "[safetensors.error.NNN] message";
+// message() is the text alone, so tests and tools can print either.
+class error : public std::runtime_error {
+public:
+    error(errc code, const std::string& message)
+        : std::runtime_error("[safetensors.error." + std::to_string(static_cast<int>(code)) + "] " +
+                             message),
+          code_(code), message_(message) {}
+
+    errc code() const noexcept { return code_; }
+    int id() const noexcept { return static_cast<int>(code_); }
+    const std::string& message() const noexcept { return message_; }
+    std::error_code error_code() const noexcept { return make_error_code(code_); }
+
+private:
+    errc code_;
+    std::string message_;
+};
+
+// What a non-throwing call returns on failure: the same code and message the exception carries.
+struct error_info {
+    errc code = errc::ok;
+    std::string message;
+
+    std::error_code error_code() const noexcept { return make_error_code(code); }
+    [[noreturn]] void raise() const { throw error(code, message); }
+};
+
+// Either a value or the error that prevented it. value() throws the error.
+template <class T>
+class result {
+public:
+    result(T value) : state_(std::in_place_index<0>, std::move(value)) {}
+    result(error_info info) : state_(std::in_place_index<1>, std::move(info)) {}
+
+    bool ok() const noexcept { return state_.index() == 0; }
+    explicit operator bool() const noexcept { return ok(); }
+
+    T& value() & {
+        if (!ok()) std::get<1>(state_).raise();
+        return std::get<0>(state_);
+    }
+    const T& value() const& {
+        if (!ok()) std::get<1>(state_).raise();
+        return std::get<0>(state_);
+    }
+    T&& value() && {
+        if (!ok()) std::get<1>(state_).raise();
+        return std::get<0>(std::move(state_));
+    }
+    T* operator->() { return &value(); }
+    const T* operator->() const { return &value(); }
+    T& operator*() & { return value(); }
+    const T& operator*() const& { return value(); }
+
+    // Valid only when !ok(); returns an "ok" info otherwise.
+    const error_info& error() const noexcept {
+        static const error_info none{};
+        return ok() ? none : std::get<1>(state_);
+    }
+
+private:
+    std::variant<T, error_info> state_;
+};
+
+namespace detail {
+
+[[noreturn]] inline void throw_error(errc code, const std::string& message) {
+    throw safetensors::error(code, message);
+}
+
+// Runs f() and turns a safetensors::error or std::bad_alloc into a result.
+template <class F>
+auto capture(F&& f) noexcept -> result<decltype(f())> {
+    try {
+        return result<decltype(f())>(f());
+    } catch (const safetensors::error& e) {
+        return error_info{e.code(), e.message()};
+    } catch (const std::bad_alloc&) {
+        return error_info{errc::io_error, "out of memory"};
+    } catch (const std::exception& e) {
+        return error_info{errc::io_error, e.what()};
+    }
+}
+
+// A name or value from an untrusted file, made safe to print: quoted, control and
+// non-printable ASCII bytes escaped, and cut to about 200 bytes.
+inline std::string quote(std::string_view text, std::size_t limit = 200) {
+    static const char hex[] = "0123456789abcdef";
+    std::string out;
+    out.reserve((text.size() < limit ? text.size() : limit) + 8);
+    out.push_back('"');
+    std::size_t used = 0;
+    for (std::size_t i = 0; i < text.size(); ++i, ++used) {
+        if (used >= limit) {
+            out += "...";
+            break;
+        }
+        auto c = static_cast<unsigned char>(text[i]);
+        // C1 controls (U+0080..U+009F, bytes C2 80..C2 9F) act on terminals too.
+        bool c1 = c == 0xC2 && i + 1 < text.size() &&
+                  static_cast<unsigned char>(text[i + 1]) >= 0x80 &&
+                  static_cast<unsigned char>(text[i + 1]) <= 0x9F;
+        if (c1) c = static_cast<unsigned char>(text[++i]);
+        switch (c) {
+            case '"': out += "\\\""; break;
+            case '\\': out += "\\\\"; break;
+            case '\n': out += "\\n"; break;
+            case '\t': out += "\\t"; break;
+            case '\r': out += "\\r"; break;
+            default:
+                if (c < 0x20 || c == 0x7f || c1) {
+                    out += c1 ? "\\u00" : "\\x";
+                    out.push_back(hex[c >> 4]);
+                    out.push_back(hex[c & 15]);
+                } else {
+                    out.push_back(static_cast<char>(c));  // other UTF-8 passes through
+                }
+        }
+    }
+    out.push_back('"');
+    return out;
+}
+
+} // namespace detail
+} // namespace safetensors
+
+namespace std {
+template <>
+struct is_error_code_enum<safetensors::errc> : true_type {};
+} // namespace std

@@ -1,0 +1,140 @@
+// safetensors-hpp: an opened safetensors file: keys, metadata, lookup, iteration, views.
+#pragma once
+
+#include <cstddef>
+#include <iterator>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "error.hpp"
+#include "header.hpp"
+#include "metadata.hpp"
+#include "source.hpp"
+#include "view.hpp"
+
+namespace safetensors {
+
+// The Python safe_open(): a validated header over a source. Copies share the same state.
+// Every member is const and safe to call concurrently; nothing is built lazily.
+class file {
+public:
+    // Opens and validates path (UTF-8). Throws safetensors::error.
+    static file open(const std::string& path, const open_options& options = {}) {
+        return from_source(open_source(path, options));
+    }
+    // Parses a file held in a caller's buffer, without copying; the buffer must outlive
+    // the file and every view of it.
+    static file from_buffer(const void* data, std::size_t size) { return from_source(borrow_buffer(data, size)); }
+    // Parses a file whose bytes it takes ownership of.
+    static file from_bytes(std::vector<std::byte> bytes) { return from_source(own_buffer(std::move(bytes))); }
+    static file from_source(std::shared_ptr<const source> src) {
+        if (!src) detail::throw_error(errc::invalid_argument, "null source");
+        auto state = std::make_shared<detail::file_state>();
+        state->table = read_header(*src);
+        state->src = std::move(src);
+        return file(std::move(state));
+    }
+
+    // Number of tensors.
+    std::size_t size() const noexcept { return table().size(); }
+    bool empty() const noexcept { return table().empty(); }
+
+    // Tensor names in file order (ascending data offsets), and sorted bytewise (Python's keys()).
+    std::vector<std::string_view> keys() const {
+        std::vector<std::string_view> out;
+        out.reserve(size());
+        for (std::size_t i = 0; i < size(); ++i) out.push_back(table().name(i));
+        return out;
+    }
+    std::vector<std::string_view> sorted_keys() const {
+        std::vector<std::string_view> out;
+        out.reserve(size());
+        for (auto i : table().sorted_indices()) out.push_back(table().name(i));
+        return out;
+    }
+
+    bool contains(std::string_view name) const noexcept { return table().find(name).has_value(); }
+    std::optional<tensor_view> find(std::string_view name) const noexcept {
+        auto index = table().find(name);
+        if (!index) return std::nullopt;
+        return tensor_view(state_, *index);
+    }
+    // Throws errc::tensor_not_found.
+    tensor_view tensor(std::string_view name) const {
+        auto index = table().find(name);
+        if (!index)
+            detail::throw_error(errc::tensor_not_found, "no tensor named " + detail::quote(name) + " in " +
+                                                            detail::quote(state_->src->description()));
+        return tensor_view(state_, *index);
+    }
+    tensor_view operator[](std::string_view name) const { return tensor(name); }
+    // The index-th tensor in file order.
+    tensor_view tensor_at(std::size_t index) const {
+        if (index >= size())
+            detail::throw_error(errc::out_of_range, "tensor index " + std::to_string(index) + " is out of range (" +
+                                                        std::to_string(size()) + " tensors)");
+        return tensor_view(state_, index);
+    }
+
+    // __metadata__ in header order; null when the header has none.
+    const metadata_map* metadata() const noexcept { return table().metadata(); }
+
+    const header_table& header() const noexcept { return table(); }
+    const std::shared_ptr<const safetensors::source>& source() const noexcept { return state_->src; }
+
+    // Iterates over tensor_views in file order.
+    class iterator {
+    public:
+        using iterator_category = std::forward_iterator_tag;
+        using value_type = tensor_view;
+        using difference_type = std::ptrdiff_t;
+        using pointer = void;
+        using reference = tensor_view;
+
+        tensor_view operator*() const { return tensor_view(state_, index_); }
+        iterator& operator++() noexcept {
+            ++index_;
+            return *this;
+        }
+        iterator operator++(int) noexcept {
+            iterator old = *this;
+            ++index_;
+            return old;
+        }
+        friend bool operator==(const iterator& a, const iterator& b) noexcept { return a.index_ == b.index_; }
+        friend bool operator!=(const iterator& a, const iterator& b) noexcept { return a.index_ != b.index_; }
+
+    private:
+        friend class file;
+        iterator(std::shared_ptr<const detail::file_state> state, std::size_t index)
+            : state_(std::move(state)), index_(index) {}
+        std::shared_ptr<const detail::file_state> state_;
+        std::size_t index_;
+    };
+    iterator begin() const { return iterator(state_, 0); }
+    iterator end() const { return iterator(state_, size()); }
+
+private:
+    explicit file(std::shared_ptr<const detail::file_state> state) : state_(std::move(state)) {}
+    const header_table& table() const noexcept { return state_->table; }
+
+    std::shared_ptr<const detail::file_state> state_;
+};
+
+// safetensors::open(path): the usual way in. Throws safetensors::error.
+inline file open(const std::string& path, const open_options& options = {}) { return file::open(path, options); }
+
+// Non-throwing forms: the result holds the file or the same code and message the
+// exception would carry.
+inline result<file> try_open(const std::string& path, const open_options& options = {}) noexcept {
+    return detail::capture([&] { return file::open(path, options); });
+}
+inline result<file> try_open_buffer(const void* data, std::size_t size) noexcept {
+    return detail::capture([&] { return file::from_buffer(data, size); });
+}
+
+} // namespace safetensors

@@ -1,0 +1,16 @@
+// safetensors-hpp: the umbrella header. Includes every public header except the optional
+// integrations (cuda.hpp, dlpack.hpp), which need extra dependencies.
+#pragma once
+
+#include "version.hpp"
+#include "error.hpp"
+#include "span.hpp"
+#include "dtype.hpp"
+#include "metadata.hpp"
+#include "source.hpp"
+#include "header.hpp"
+#include "view.hpp"
+#include "file.hpp"
+#include "tensor.hpp"
+#include "slice.hpp"
+#include "writer.hpp"

@@ -1,0 +1,349 @@
+// safetensors-hpp: where a file's bytes come from, and what keeps them alive.
+//
+// A source is an immutable byte range: a read-only memory map of a file, a file read
+// into private memory, a caller's buffer (borrowed), or an owned buffer. Views hold a
+// shared_ptr to their source, so no view can outlive the bytes it points at.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <new>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "error.hpp"
+#include "detail/checked.hpp"
+
+#if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#if !defined(_WIN32)
+// The format is little-endian and views hand out the file's bytes as-is; byte-swapping
+// every access would defeat zero-copy, so big-endian hosts are refused outright.
+#error "safetensors-hpp supports little-endian hosts only"
+#endif
+#endif
+
+#if defined(_WIN32)
+#ifndef NOMINMAX
+#define NOMINMAX
+#endif
+#ifndef WIN32_LEAN_AND_MEAN
+#define WIN32_LEAN_AND_MEAN
+#endif
+#include <windows.h>
+#else
+#include <cerrno>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#endif
+
+namespace safetensors {
+
+// How open() gets at the bytes.
+enum class open_mode {
+    map,   // read-only memory map (default): O(header) open, pages faulted on first touch
+    read,  // read the whole file into private memory: no SIGBUS if the file shrinks later
+};
+
+// Access-pattern hint passed to the kernel for mapped files (madvise).
+enum class access_advice { normal, sequential, random, willneed };
+
+struct open_options {
+    open_mode mode = open_mode::map;
+    access_advice advice = access_advice::normal;
+    // Fault every page in at open (MAP_POPULATE on Linux). Makes open O(file size) but the
+    // first pass over the data faster; off by default so open stays O(header).
+    bool populate = false;
+};
+
+// An immutable byte range with an owner. Thread-safe: every member is const.
+class source {
+public:
+    virtual ~source() = default;
+    source(const source&) = delete;
+    source& operator=(const source&) = delete;
+
+    // Addressable bytes [data(), data() + size()).
+    const std::byte* data() const noexcept { return data_; }
+    std::uint64_t size() const noexcept { return size_; }
+    // The path it came from, or a short description ("buffer").
+    const std::string& description() const noexcept { return description_; }
+
+    // Copies [offset, offset + length) to destination. Throws errc::short_read when the
+    // range is past the end. File-backed sources read through the file descriptor, so a
+    // file truncated after open gives an error here instead of a SIGBUS.
+    void read_at(std::uint64_t offset, void* destination, std::size_t length) const {
+        check_range(offset, length);
+        do_read_at(offset, destination, length);
+    }
+
+protected:
+    source(const std::byte* data, std::uint64_t size, std::string description)
+        : data_(data), size_(size), description_(std::move(description)) {}
+
+    virtual void do_read_at(std::uint64_t offset, void* destination, std::size_t length) const {
+        if (length != 0) std::memcpy(destination, data_ + offset, length);
+    }
+
+    void check_range(std::uint64_t offset, std::uint64_t length) const {
+        std::uint64_t end = 0;
+        if (!detail::checked_add(offset, length, end) || end > size_)
+            detail::throw_error(errc::short_read,
+                                "read of " + std::to_string(length) + " bytes at offset " +
+                                    std::to_string(offset) + " is past the end of " +
+                                    detail::quote(description_) + " (" + std::to_string(size_) +
+                                    " bytes)");
+    }
+
+    const std::byte* data_;
+    std::uint64_t size_;
+    std::string description_;
+};
+
+namespace detail {
+
+// 64-byte aligned heap memory: typed access to owned bytes never trips an alignment check.
+struct aligned_delete {
+    void operator()(std::byte* p) const noexcept { ::operator delete(p, std::align_val_t{64}); }
+};
+using aligned_bytes = std::unique_ptr<std::byte, aligned_delete>;
+
+inline aligned_bytes allocate_aligned(std::size_t size) {
+    return aligned_bytes(static_cast<std::byte*>(::operator new(size == 0 ? 1 : size, std::align_val_t{64})));
+}
+
+class borrowed_source final : public source {
+public:
+    borrowed_source(const void* data, std::size_t size)
+        : source(static_cast<const std::byte*>(data), size, "buffer") {}
+};
+
+class vector_source final : public source {
+public:
+    explicit vector_source(std::vector<std::byte> bytes)
+        : source(nullptr, bytes.size(), "buffer"), bytes_(std::move(bytes)) {
+        data_ = bytes_.data();
+    }
+
+private:
+    std::vector<std::byte> bytes_;
+};
+
+class memory_source final : public source {
+public:
+    memory_source(aligned_bytes bytes, std::uint64_t size, std::string description)
+        : source(bytes.get(), size, std::move(description)), bytes_(std::move(bytes)) {}
+
+private:
+    aligned_bytes bytes_;
+};
+
+#if defined(_WIN32)
+
+inline std::wstring utf8_to_wide(const std::string& text) {
+    if (text.empty()) return {};
+    int n = ::MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, text.data(), static_cast<int>(text.size()),
+                                  nullptr, 0);
+    if (n <= 0) throw_error(errc::invalid_argument, "path is not valid UTF-8: " + quote(text));
+    std::wstring wide(static_cast<std::size_t>(n), L'\0');
+    ::MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, text.data(), static_cast<int>(text.size()), &wide[0], n);
+    return wide;
+}
+
+[[noreturn]] inline void throw_last_error(const std::string& what, const std::string& path) {
+    DWORD code = ::GetLastError();
+    errc e = errc::io_error;
+    if (code == ERROR_FILE_NOT_FOUND || code == ERROR_PATH_NOT_FOUND) e = errc::file_not_found;
+    if (code == ERROR_ACCESS_DENIED) e = errc::permission_denied;
+    throw_error(e, what + " " + quote(path) + ": Windows error " + std::to_string(code));
+}
+
+// Owns a Windows HANDLE.
+struct handle_guard {
+    HANDLE h = INVALID_HANDLE_VALUE;
+    ~handle_guard() {
+        if (h != INVALID_HANDLE_VALUE && h != nullptr) ::CloseHandle(h);
+    }
+};
+
+class file_source final : public source {
+public:
+    file_source(const std::string& path, const open_options& options) : source(nullptr, 0, path) {
+        std::wstring wide = utf8_to_wide(path);
+        file_.h = ::CreateFileW(wide.c_str(), GENERIC_READ, FILE_SHARE_READ | FILE_SHARE_DELETE, nullptr,
+                                OPEN_EXISTING, FILE_ATTRIBUTE_NORMAL, nullptr);
+        if (file_.h == INVALID_HANDLE_VALUE) throw_last_error("cannot open", path);
+        if (::GetFileType(file_.h) != FILE_TYPE_DISK)
+            throw_error(errc::not_regular_file, quote(path) + " is not a regular file");
+        LARGE_INTEGER size{};
+        if (!::GetFileSizeEx(file_.h, &size)) throw_last_error("cannot get the size of", path);
+        size_ = static_cast<std::uint64_t>(size.QuadPart);
+        if (!fits_size_t(size_))
+            throw_error(errc::file_too_large, quote(path) + " does not fit in the address space");
+        if (size_ == 0) return;  // nothing to map; the header check reports it
+        if (options.mode == open_mode::read) {
+            owned_ = allocate_aligned(static_cast<std::size_t>(size_));
+            do_read_at(0, owned_.get(), static_cast<std::size_t>(size_));
+            data_ = owned_.get();
+            return;
+        }
+        mapping_.h = ::CreateFileMappingW(file_.h, nullptr, PAGE_READONLY, 0, 0, nullptr);
+        if (mapping_.h == nullptr) throw_last_error("cannot map", path);
+        view_ = ::MapViewOfFile(mapping_.h, FILE_MAP_READ, 0, 0, 0);
+        if (view_ == nullptr) throw_last_error("cannot map", path);
+        data_ = static_cast<const std::byte*>(view_);
+    }
+    ~file_source() override {
+        if (view_ != nullptr) ::UnmapViewOfFile(view_);
+    }
+
+protected:
+    void do_read_at(std::uint64_t offset, void* destination, std::size_t length) const override {
+        auto* out = static_cast<char*>(destination);
+        while (length > 0) {
+            DWORD chunk = length > 0x40000000u ? 0x40000000u : static_cast<DWORD>(length);
+            OVERLAPPED at{};
+            at.Offset = static_cast<DWORD>(offset & 0xffffffffu);
+            at.OffsetHigh = static_cast<DWORD>(offset >> 32);
+            DWORD got = 0;
+            if (!::ReadFile(file_.h, out, chunk, &got, &at)) throw_last_error("cannot read", description_);
+            if (got == 0)
+                throw_error(errc::short_read, "unexpected end of file in " + quote(description_) +
+                                                  " at offset " + std::to_string(offset) +
+                                                  " (did the file shrink after it was opened?)");
+            out += got;
+            offset += got;
+            length -= got;
+        }
+    }
+
+private:
+    handle_guard file_;
+    handle_guard mapping_;
+    void* view_ = nullptr;
+    aligned_bytes owned_;
+};
+
+#else  // POSIX
+
+[[noreturn]] inline void throw_errno(int err, const std::string& what, const std::string& path) {
+    errc e = errc::io_error;
+    if (err == ENOENT || err == ENOTDIR) e = errc::file_not_found;
+    if (err == EACCES || err == EPERM) e = errc::permission_denied;
+    if (err == ENOMEM || err == EFBIG || err == EOVERFLOW) e = errc::file_too_large;
+    throw_error(e, what + " " + quote(path) + ": " + std::strerror(err));
+}
+
+// Owns a file descriptor.
+struct fd_guard {
+    int fd = -1;
+    ~fd_guard() {
+        if (fd >= 0) ::close(fd);
+    }
+};
+
+class file_source final : public source {
+public:
+    file_source(const std::string& path, const open_options& options) : source(nullptr, 0, path) {
+        // O_NONBLOCK: opening a FIFO must not wait for a writer; we refuse it right after.
+        int flags = O_RDONLY | O_CLOEXEC | O_NONBLOCK;
+        do {
+            file_.fd = ::open(path.c_str(), flags);
+        } while (file_.fd < 0 && errno == EINTR);
+        if (file_.fd < 0) throw_errno(errno, "cannot open", path);
+        struct stat st {};
+        if (::fstat(file_.fd, &st) != 0) throw_errno(errno, "cannot stat", path);
+        if (S_ISDIR(st.st_mode)) throw_error(errc::not_regular_file, quote(path) + " is a directory");
+        if (!S_ISREG(st.st_mode)) throw_error(errc::not_regular_file, quote(path) + " is not a regular file");
+        size_ = static_cast<std::uint64_t>(st.st_size);
+        if (!fits_size_t(size_))
+            throw_error(errc::file_too_large, quote(path) + " (" + std::to_string(size_) +
+                                                  " bytes) does not fit in the address space");
+        if (size_ == 0) return;  // mmap of 0 bytes fails; the header check reports it
+        auto length = static_cast<std::size_t>(size_);
+        if (options.mode == open_mode::read) {
+            owned_ = allocate_aligned(length);
+            do_read_at(0, owned_.get(), length);
+            data_ = owned_.get();
+            return;
+        }
+        int map_flags = MAP_PRIVATE;
+#if defined(MAP_POPULATE)
+        if (options.populate) map_flags |= MAP_POPULATE;
+#endif
+        void* p = ::mmap(nullptr, length, PROT_READ, map_flags, file_.fd, 0);
+        if (p == MAP_FAILED) throw_errno(errno, "cannot map", path);
+        map_ = p;
+        map_length_ = length;
+        data_ = static_cast<const std::byte*>(p);
+        advise(options.advice);
+    }
+    ~file_source() override {
+        if (map_ != nullptr) ::munmap(map_, map_length_);
+    }
+
+protected:
+    void do_read_at(std::uint64_t offset, void* destination, std::size_t length) const override {
+        auto* out = static_cast<char*>(destination);
+        while (length > 0) {
+            // Linux transfers at most about 2 GiB per call; ask for 1 GiB at a time.
+            std::size_t chunk = length > (std::size_t{1} << 30) ? (std::size_t{1} << 30) : length;
+            ssize_t got = ::pread(file_.fd, out, chunk, static_cast<off_t>(offset));
+            if (got < 0) {
+                if (errno == EINTR) continue;
+                throw_errno(errno, "cannot read", description_);
+            }
+            if (got == 0)
+                throw_error(errc::short_read, "unexpected end of file in " + quote(description_) +
+                                                  " at offset " + std::to_string(offset) +
+                                                  " (did the file shrink after it was opened?)");
+            out += got;
+            offset += static_cast<std::uint64_t>(got);
+            length -= static_cast<std::size_t>(got);
+        }
+    }
+
+private:
+    void advise(access_advice advice) const noexcept {
+        int hint = MADV_NORMAL;
+        switch (advice) {
+            case access_advice::normal: return;
+            case access_advice::sequential: hint = MADV_SEQUENTIAL; break;
+            case access_advice::random: hint = MADV_RANDOM; break;
+            case access_advice::willneed: hint = MADV_WILLNEED; break;
+        }
+        ::madvise(map_, map_length_, hint);  // only a hint: failure changes nothing we rely on
+    }
+
+    fd_guard file_;
+    void* map_ = nullptr;
+    std::size_t map_length_ = 0;
+    aligned_bytes owned_;
+};
+
+#endif
+
+} // namespace detail
+
+// Opens path (UTF-8) as a source: memory-mapped or read into memory per options.
+inline std::shared_ptr<const source> open_source(const std::string& path, const open_options& options = {}) {
+    return std::make_shared<detail::file_source>(path, options);
+}
+
+// A source over a caller's buffer, without copying. The buffer must outlive every file,
+// view and slice made from it, and must not change while they exist.
+inline std::shared_ptr<const source> borrow_buffer(const void* data, std::size_t size) {
+    if (data == nullptr && size != 0) detail::throw_error(errc::invalid_argument, "null buffer with nonzero size");
+    return std::make_shared<detail::borrowed_source>(data, size);
+}
+
+// A source that owns its bytes.
+inline std::shared_ptr<const source> own_buffer(std::vector<std::byte> bytes) {
+    return std::make_shared<detail::vector_source>(std::move(bytes));
+}
+
+} // namespace safetensors

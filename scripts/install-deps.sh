@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Installs the Debian/Ubuntu packages this project needs, and only the missing ones.
+#   scripts/install-deps.sh          everything scripts/test.sh needs
+#   scripts/install-deps.sh build    just enough to build the library and its tools (demo)
+# Runs apt-get as root, or through sudo; otherwise prints the command to run and fails.
+set -euo pipefail
+
+build_packages=(cmake make g++ nlohmann-json3-dev)
+test_packages=(
+    "${build_packages[@]}"
+    clang libclang-rt-14-dev   # stage 2: clang++ with ASan/UBSan
+    doctest-dev                # unit tests
+    libbenchmark-dev           # benchmarks
+    g++-mingw-w64-x86-64       # stage 3: Windows compile-only check
+    g++-multilib               # stage 4: 32-bit compile-only check
+    pkg-config                 # pkg-config consumer test
+)
+
+case "${1:-all}" in
+    build) wanted=("${build_packages[@]}") ;;
+    all | test) wanted=("${test_packages[@]}") ;;
+    *) echo "usage: $0 [build|all]" >&2; exit 2 ;;
+esac
+
+if ! command -v dpkg >/dev/null 2>&1; then
+    echo "install-deps.sh: no dpkg here; install by hand: ${wanted[*]}" >&2
+    echo "(or the equivalents: CMake >= 3.16, a C++17 compiler, nlohmann_json >= 3.11, doctest, Google Benchmark)" >&2
+    exit 1
+fi
+
+missing=()
+for package in "${wanted[@]}"; do
+    dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
+done
+if [[ ${#missing[@]} -eq 0 ]]; then
+    echo "install-deps.sh: all ${#wanted[@]} packages present"
+    exit 0
+fi
+
+echo "install-deps.sh: installing ${missing[*]}"
+if [[ $(id -u) -eq 0 ]]; then
+    sudo=()
+elif command -v sudo >/dev/null 2>&1; then
+    sudo=(sudo)
+else
+    echo "install-deps.sh: not root and no sudo; run as root:" >&2
+    echo "  apt-get update && apt-get install -y --no-install-recommends ${missing[*]}" >&2
+    exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+"${sudo[@]}" apt-get update
+"${sudo[@]}" apt-get install -y --no-install-recommends "${missing[@]}"

@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# The project's test command (what CI runs, after scripts/install-deps.sh):
+#   1. g++, C++17, Release (-O2), -Werror: tests, examples, benchmarks; ctest incl. consumers
+#   2. clang++, C++20, ASan+UBSan (any finding fatal): tests and examples; ctest w/o consumers
+#   3. MinGW-w64 compile-only check of the public API
+#   4. 32-bit (g++ -m32) compile-only check of the public API
+# Each stage builds in its own folder under build/, with -j2 (JOBS=N to change).
+# Arguments pick stages: scripts/test.sh 2 4 runs stages 2 and 4 only.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+jobs="${JOBS:-2}"
+summary=()
+
+stage() {
+    local name="$1"
+    shift
+    echo
+    echo "=== stage: $name"
+    local start=$SECONDS
+    "$@"
+    local took=$((SECONDS - start))
+    summary+=("$(printf '%-34s %4ds' "$name" "$took")")
+    echo "=== stage: $name: ok (${took}s)"
+}
+
+gcc_release() {
+    local dir=build/gcc-release
+    cmake -S . -B "$dir" \
+        -DCMAKE_CXX_COMPILER="${CXX_GCC:-g++}" \
+        -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_FLAGS_RELEASE="-O2 -DNDEBUG" \
+        -DSAFETENSORS_BUILD_TESTS=ON -DSAFETENSORS_BUILD_EXAMPLES=ON \
+        -DSAFETENSORS_BUILD_BENCHMARKS=ON -DSAFETENSORS_WERROR=ON -DSAFETENSORS_SANITIZE=
+    cmake --build "$dir" -j "$jobs"
+    (cd "$dir" && ctest --output-on-failure -j "$jobs")
+}
+
+clang_sanitize() {
+    local dir=build/clang-asan-ubsan
+    cmake -S . -B "$dir" \
+        -DCMAKE_CXX_COMPILER="${CXX_CLANG:-clang++}" \
+        -DCMAKE_CXX_STANDARD=20 -DCMAKE_CXX_EXTENSIONS=OFF \
+        -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-g -O1" \
+        -DSAFETENSORS_BUILD_TESTS=ON -DSAFETENSORS_BUILD_EXAMPLES=ON \
+        -DSAFETENSORS_BUILD_BENCHMARKS=OFF -DSAFETENSORS_WERROR=ON \
+        -DSAFETENSORS_SANITIZE=address,undefined
+    cmake --build "$dir" -j "$jobs"
+    (
+        cd "$dir"
+        export ASAN_OPTIONS="abort_on_error=1:halt_on_error=1:detect_leaks=1:detect_stack_use_after_return=1:strict_string_checks=1:check_initialization_order=1:strict_init_order=1"
+        export UBSAN_OPTIONS="halt_on_error=1:abort_on_error=1:print_stacktrace=1"
+        ctest --output-on-failure -j "$jobs" -LE consumer
+    )
+}
+
+wanted=("$@")
+[[ ${#wanted[@]} -eq 0 ]] && wanted=(1 2 3 4)
+for n in "${wanted[@]}"; do
+    case "$n" in
+        1) stage "1 g++ C++17 Release -Werror" gcc_release ;;
+        2) stage "2 clang++ C++20 ASan+UBSan" clang_sanitize ;;
+        3) stage "3 MinGW-w64 compile-only" tests/compile/check.sh mingw ;;
+        4) stage "4 32-bit compile-only" tests/compile/check.sh m32 ;;
+        *) echo "test.sh: no stage '$n' (stages: 1 2 3 4)" >&2; exit 2 ;;
+    esac
+done
+
+echo
+echo "=== stages passed: ${wanted[*]}"
+printf '%s\n' "${summary[@]}"
+echo "total                              $(printf '%4d' "$SECONDS")s"

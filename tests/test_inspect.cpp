@@ -1,0 +1,531 @@
+// Tests for the safetensors-inspect tool (examples/inspect.cpp), run as a subprocess with its
+// standard output, standard error and exit status captured separately:
+//   - every malformed reference fixture gets the reference's verdict (deserialize.ok), with
+//     one error line and empty output on rejection;
+//   - for every valid fixture, --json matches the manifest (metadata, dtype, shape,
+//     data_offsets, file order) and --dump of each tensor has the manifest's SHA-256;
+//   - usage errors, --help, the table mode, and escaping of control characters.
+// POSIX only (fork/exec); the build passes SAFETENSORS_INSPECT_EXE when it builds the tool.
+#include <doctest/doctest.h>
+
+#if defined(SAFETENSORS_INSPECT_EXE) && !defined(_WIN32)
+
+#include <safetensors/safetensors.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include "support/bytes.hpp"
+#include "support/sha256.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <iterator>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#ifndef SAFETENSORS_TEST_DATA_DIR
+#error "SAFETENSORS_TEST_DATA_DIR must be defined by the build"
+#endif
+
+extern char** environ;
+
+namespace {
+
+using json = nlohmann::json;
+using ordered_json = nlohmann::ordered_json;
+
+const std::string reference_dir = std::string(SAFETENSORS_TEST_DATA_DIR) + "/reference/";
+
+struct run_result {
+    int status = -1;  // exit status; 128 + signal number if killed by a signal
+    std::string out;
+    std::string err;
+};
+
+// Runs the tool with args, stdin from /dev/null; reads stdout and stderr concurrently so a
+// large dump cannot deadlock on a full pipe.
+run_result run_tool(const std::vector<std::string>& args) {
+    int out_pipe[2];
+    int err_pipe[2];
+    if (::pipe(out_pipe) != 0) throw std::runtime_error("pipe failed");
+    if (::pipe(err_pipe) != 0) {
+        ::close(out_pipe[0]);
+        ::close(out_pipe[1]);
+        throw std::runtime_error("pipe failed");
+    }
+    std::vector<std::string> storage;
+    storage.push_back(SAFETENSORS_INSPECT_EXE);
+    storage.insert(storage.end(), args.begin(), args.end());
+    std::vector<char*> argv;
+    for (auto& s : storage) argv.push_back(&s[0]);
+    argv.push_back(nullptr);
+
+    // posix_spawn rather than fork: no copy of this (possibly sanitizer-sized) address space.
+    posix_spawn_file_actions_t actions;
+    ::posix_spawn_file_actions_init(&actions);
+    ::posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+    ::posix_spawn_file_actions_adddup2(&actions, out_pipe[1], 1);
+    ::posix_spawn_file_actions_adddup2(&actions, err_pipe[1], 2);
+    for (int fd : {out_pipe[0], out_pipe[1], err_pipe[0], err_pipe[1]}) ::posix_spawn_file_actions_addclose(&actions, fd);
+    pid_t pid = -1;
+    int spawned = ::posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ);
+    ::posix_spawn_file_actions_destroy(&actions);
+    if (spawned != 0) {
+        for (int fd : {out_pipe[0], out_pipe[1], err_pipe[0], err_pipe[1]}) ::close(fd);
+        throw std::runtime_error("cannot run " + storage.front() + ": " + std::strerror(spawned));
+    }
+    ::close(out_pipe[1]);
+    ::close(err_pipe[1]);
+
+    run_result result;
+    pollfd fds[2] = {{out_pipe[0], POLLIN, 0}, {err_pipe[0], POLLIN, 0}};
+    std::string* sinks[2] = {&result.out, &result.err};
+    int open_count = 2;
+    char buffer[65536];
+    while (open_count > 0) {
+        int ready = ::poll(fds, 2, -1);
+        if (ready < 0) {
+            if (errno == EINTR) continue;
+            break;
+        }
+        for (int i = 0; i < 2; ++i) {
+            if (fds[i].fd < 0 || fds[i].revents == 0) continue;
+            ssize_t n = ::read(fds[i].fd, buffer, sizeof buffer);
+            if (n > 0) {
+                sinks[i]->append(buffer, static_cast<std::size_t>(n));
+            } else if (n == 0 || errno != EINTR) {
+                ::close(fds[i].fd);
+                fds[i].fd = -1;
+                --open_count;
+            }
+        }
+    }
+    for (auto& p : fds)
+        if (p.fd >= 0) ::close(p.fd);
+
+    int status = 0;
+    while (::waitpid(pid, &status, 0) < 0)
+        if (errno != EINTR) throw std::runtime_error("waitpid failed");
+    if (WIFEXITED(status)) result.status = WEXITSTATUS(status);
+    else if (WIFSIGNALED(status)) result.status = 128 + WTERMSIG(status);
+    return result;
+}
+
+json read_json(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw std::runtime_error("cannot read " + path);
+    return json::parse(std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()));
+}
+
+std::string shown(const run_result& r) {
+    return "status " + std::to_string(r.status) + ", stderr: " + r.err.substr(0, 500);
+}
+
+// On rejection: nothing on stdout, exactly one stderr line starting "error: ".
+void check_error_shape(const run_result& r) {
+    CHECK(r.status == 1);
+    CHECK(r.out.empty());
+    REQUIRE(r.err.size() > 8);
+    CHECK(r.err.rfind("error: ", 0) == 0);
+    CHECK(r.err.back() == '\n');
+    CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
+}
+
+std::vector<std::string> lines_of(const std::string& text) {
+    std::vector<std::string> out;
+    std::size_t start = 0;
+    while (start < text.size()) {
+        auto end = text.find('\n', start);
+        if (end == std::string::npos) end = text.size();
+        out.push_back(text.substr(start, end - start));
+        start = end + 1;
+    }
+    return out;
+}
+
+bool has_line(const std::string& text, const std::string& line) {
+    auto lines = lines_of(text);
+    return std::find(lines.begin(), lines.end(), line) != lines.end();
+}
+
+// Bytes a terminal would act on: C0 controls other than newline, DEL, and C1 (C2 80..C2 9F).
+bool has_raw_control(const std::string& text) {
+    for (std::size_t i = 0; i < text.size(); ++i) {
+        auto c = static_cast<unsigned char>(text[i]);
+        if ((c < 0x20 && c != '\n') || c == 0x7f) return true;
+        if (c == 0xC2 && i + 1 < text.size()) {
+            auto next = static_cast<unsigned char>(text[i + 1]);
+            if (next >= 0x80 && next <= 0x9F) return true;
+        }
+    }
+    return false;
+}
+
+// A fresh directory for files written by a test, removed with its files at the end.
+class temp_dir {
+public:
+    temp_dir() {
+#ifdef SAFETENSORS_TEST_TMP_DIR
+        std::string base = SAFETENSORS_TEST_TMP_DIR;
+#else
+        const char* env = std::getenv("TMPDIR");
+        std::string base = env && *env ? env : "/tmp";
+#endif
+        std::string pattern = base + "/inspect-XXXXXX";
+        std::vector<char> buffer(pattern.begin(), pattern.end());
+        buffer.push_back('\0');
+        if (!::mkdtemp(buffer.data())) throw std::runtime_error("mkdtemp failed in " + base);
+        path_ = buffer.data();
+    }
+    ~temp_dir() {
+        for (const auto& f : files_) ::unlink(f.c_str());
+        ::rmdir(path_.c_str());
+    }
+    temp_dir(const temp_dir&) = delete;
+    temp_dir& operator=(const temp_dir&) = delete;
+
+    std::string write(const std::string& name, const std::vector<std::byte>& bytes) {
+        std::string p = path_ + "/" + name;
+        test_support::write_all(p, bytes);
+        files_.push_back(p);
+        return p;
+    }
+
+private:
+    std::string path_;
+    std::vector<std::string> files_;
+};
+
+// What a valid fixture should show: metadata (null or object), tensors (name -> dtype,
+// shape, data_offsets, optional sha256), and the names in file order.
+struct expectation {
+    json metadata;
+    json tensors;
+    std::vector<std::string> order;
+};
+
+expectation expected_from_manifest(const json& entry) {
+    expectation e;
+    if (entry.contains("tensors")) {
+        e.metadata = entry.at("metadata");
+        e.tensors = entry.at("tensors");
+        e.order = entry.at("key_order_in_file").get<std::vector<std::string>>();
+        return e;
+    }
+    // Entries that only record the header text (f4.safetensors): derive it from the header.
+    json header = json::parse(entry.at("header").get<std::string>());
+    e.metadata = header.contains("__metadata__") ? header["__metadata__"] : json(nullptr);
+    header.erase("__metadata__");
+    e.tensors = header;
+    std::vector<std::pair<std::uint64_t, std::string>> by_offset;
+    for (auto it = header.begin(); it != header.end(); ++it)
+        by_offset.emplace_back(it.value().at("data_offsets").at(0).get<std::uint64_t>(), it.key());
+    std::sort(by_offset.begin(), by_offset.end());
+    for (auto& p : by_offset) e.order.push_back(p.second);
+    return e;
+}
+
+void check_valid_fixture(const std::string& path, const expectation& expected) {
+    INFO("fixture: ", path);
+    run_result r = run_tool({"--json", path});
+    REQUIRE_MESSAGE(r.status == 0, shown(r));
+    CHECK(r.err.empty());
+    CHECK_FALSE(has_raw_control(r.out));
+    ordered_json out = ordered_json::parse(r.out);
+    REQUIRE(out.is_object());
+    REQUIRE(out.size() == 2);
+    REQUIRE(out.contains("metadata"));
+    REQUIRE(out.contains("tensors"));
+    CHECK(out.begin().key() == "metadata");
+
+    // Metadata: equal to the manifest's, and in header order (as the library reads it).
+    CHECK(json::parse(out["metadata"].dump()) == expected.metadata);
+    auto f = safetensors::open(path);
+    if (const auto* metadata = f.metadata()) {
+        REQUIRE(out["metadata"].is_object());
+        std::vector<std::string> library_order, tool_order;
+        for (const auto& item : *metadata) library_order.push_back(item.first);
+        for (auto it = out["metadata"].begin(); it != out["metadata"].end(); ++it) tool_order.push_back(it.key());
+        CHECK(tool_order == library_order);
+    } else {
+        CHECK(out["metadata"].is_null());
+    }
+
+    const ordered_json& tensors = out["tensors"];
+    REQUIRE(tensors.is_object());
+    std::vector<std::string> order;
+    for (auto it = tensors.begin(); it != tensors.end(); ++it) order.push_back(it.key());
+    CHECK(order == expected.order);
+    CHECK(tensors.size() == expected.tensors.size());
+
+    for (auto it = expected.tensors.begin(); it != expected.tensors.end(); ++it) {
+        const std::string& name = it.key();
+        const json& want = it.value();
+        INFO("tensor: ", name);
+        REQUIRE(tensors.contains(name));
+        const ordered_json& got = tensors[name];
+        CHECK(got.size() == 3);
+        CHECK(got["dtype"].get<std::string>() == want.at("dtype").get<std::string>());
+        CHECK(json::parse(got["shape"].dump()) == want.at("shape"));
+        CHECK(json::parse(got["data_offsets"].dump()) == want.at("data_offsets"));
+
+        run_result dump = run_tool({"--dump", name, path});
+        REQUIRE_MESSAGE(dump.status == 0, shown(dump));
+        CHECK(dump.err.empty());
+        auto begin = want.at("data_offsets").at(0).get<std::uint64_t>();
+        auto end = want.at("data_offsets").at(1).get<std::uint64_t>();
+        CHECK(dump.out.size() == end - begin);
+        if (want.contains("sha256"))
+            CHECK(test_support::sha256_hex(dump.out.data(), dump.out.size()) == want["sha256"].get<std::string>());
+        else
+            CHECK(dump.out == std::string(reinterpret_cast<const char*>(f.tensor(name).data()),
+                                          static_cast<std::size_t>(end - begin)));
+    }
+}
+
+void check_manifest(const std::string& dir) {
+    json manifest = read_json(reference_dir + dir + "/manifest.json");
+    REQUIRE(manifest.size() > 0);
+    for (auto it = manifest.begin(); it != manifest.end(); ++it)
+        check_valid_fixture(reference_dir + dir + "/" + it.key(), expected_from_manifest(it.value()));
+}
+
+} // namespace
+
+TEST_CASE("inspect: malformed fixtures get the reference's verdict") {
+    json verdicts = read_json(reference_dir + "malformed/verdicts.json");
+    // Documented deviations: the reference (a serde map) silently keeps the last of two
+    // tensors with the same name; this library rejects duplicate tensor names
+    // (errc::duplicate_tensor), so the tool exits 1 where the reference accepts.
+    const std::set<std::string> rejected_by_design = {"duplicate_key", "duplicate_key_different"};
+    REQUIRE(verdicts.size() >= 50);
+    std::size_t accepted = 0, rejected = 0;
+    for (auto it = verdicts.begin(); it != verdicts.end(); ++it) {
+        const std::string& name = it.key();
+        const std::string path = reference_dir + "malformed/" + name + ".safetensors";
+        bool ok = it.value().at("deserialize").at("ok").get<bool>();
+        if (rejected_by_design.count(name)) {
+            CHECK(ok);  // still a deviation from the reference
+            ok = false;
+        }
+        INFO("fixture: ", name, " expected ", ok ? "accepted" : "rejected");
+        for (const char* flag : {"", "--json"}) {
+            std::vector<std::string> args;
+            if (*flag) args.push_back(flag);
+            args.push_back(path);
+            run_result r = run_tool(args);
+            INFO("mode: ", *flag ? flag : "table", "; ", shown(r));
+            if (ok) {
+                CHECK(r.status == 0);
+                CHECK(r.err.empty());
+                CHECK_FALSE(r.out.empty());
+            } else {
+                check_error_shape(r);
+                // The line carries the library's own message.
+                auto opened = safetensors::try_open(path);
+                REQUIRE_FALSE(opened.ok());
+                CHECK(r.err == "error: " + opened.error().message + "\n");
+            }
+        }
+        (ok ? accepted : rejected) += 1;
+    }
+    MESSAGE("malformed fixtures: ", accepted, " accepted, ", rejected, " rejected (",
+            rejected_by_design.size(), " of them by design: duplicate tensor names)");
+}
+
+TEST_CASE("inspect: --json and --dump match valid/manifest.json") {
+    check_manifest("valid");
+}
+
+TEST_CASE("inspect: --json and --dump match model/manifest.json") {
+    check_manifest("model");
+}
+
+TEST_CASE("inspect: --dump of the FNUZ fixture gives the reference's bytes") {
+    json manifest = read_json(reference_dir + "valid/fnuz_manifest.json");
+    const std::string path = reference_dir + "valid/fnuz.safetensors";
+    REQUIRE(manifest.size() == 2);
+    for (auto it = manifest.begin(); it != manifest.end(); ++it) {
+        INFO("tensor: ", it.key());
+        run_result r = run_tool({"--dump", it.key(), path});
+        REQUIRE_MESSAGE(r.status == 0, shown(r));
+        static const char hex[] = "0123456789abcdef";
+        std::string got;
+        for (char c : r.out) {
+            got.push_back(hex[static_cast<unsigned char>(c) >> 4]);
+            got.push_back(hex[static_cast<unsigned char>(c) & 15]);
+        }
+        CHECK(got == it.value().at("bytes_hex").get<std::string>());
+    }
+}
+
+TEST_CASE("inspect: table mode") {
+    const std::string path = reference_dir + "valid/lora_metadata.safetensors";
+    run_result r = run_tool({path});
+    REQUIRE_MESSAGE(r.status == 0, shown(r));
+    CHECK(r.err.empty());
+    CHECK_FALSE(has_raw_control(r.out));
+    json manifest = read_json(reference_dir + "valid/manifest.json")["lora_metadata.safetensors"];
+
+    // Every tensor, in file order.
+    std::size_t previous = 0;
+    for (const auto& name : manifest["key_order_in_file"]) {
+        auto at = r.out.find(name.get<std::string>());
+        CHECK_MESSAGE(at != std::string::npos, name.get<std::string>());
+        CHECK(at >= previous);
+        previous = at;
+    }
+    CHECK(r.out.find("tensors: 4\n") != std::string::npos);
+    CHECK(r.out.find("total bytes: 642\n") != std::string::npos);
+    CHECK(r.out.find("header size: 840 bytes") != std::string::npos);
+
+    // Metadata: ss_tag_frequency holds JSON in a string and is pretty-printed (2-space
+    // indent below the key's own 2-space indent); plain values are quoted.
+    CHECK(has_line(r.out, "  ss_tag_frequency = {"));
+    CHECK(has_line(r.out, "    \"100_coloredic0n\": {"));
+    CHECK(has_line(r.out, "      \"coloredic0n icon a blue pen\": 1,"));
+    CHECK(has_line(r.out, "      \"a raven\": 2"));
+    CHECK(has_line(r.out, "  ss_network_dim = \"4\""));
+    CHECK(has_line(r.out, "  ss_bucket_info = \"null\""));
+    CHECK(has_line(r.out, "  empty = \"\""));
+    // Metadata in header order.
+    auto f = safetensors::open(path);
+    previous = 0;
+    for (const auto& item : *f.metadata()) {
+        auto at = r.out.find("\n  " + item.first + " = ");
+        CHECK_MESSAGE(at != std::string::npos, item.first);
+        CHECK(at >= previous);
+        previous = at;
+    }
+
+    SUBCASE("a file without tensors or metadata") {
+        run_result empty = run_tool({reference_dir + "valid/no_tensors.safetensors"});
+        CHECK(empty.status == 0);
+        CHECK(empty.out.find("tensors: 0\n") != std::string::npos);
+        CHECK(empty.out.find("metadata: none\n") != std::string::npos);
+    }
+}
+
+TEST_CASE("inspect: control characters from the file never reach the terminal") {
+    temp_dir dir;
+    // Name "a ESC[31m b DEL CSI(C1) c", metadata key/value with C0, DEL and C1 controls, a
+    // metadata value holding JSON with an escaped ESC and a raw C1 inside, and one nested
+    // deeper than the pretty-printer's limit (shown as a plain string).
+    std::string deep(100, '[');
+    deep += std::string(100, ']');
+    std::string json_header =
+        "{\"a\\u001b[31mb\\u007f\\u009bc\":{\"dtype\":\"U8\",\"shape\":[2],\"data_offsets\":[0,2]},"
+        "\"__metadata__\":{\"k\\u001b]0;title\\u0007\":\"v\\u009b\\u007f\\r\\n\","
+        "\"ss_json\":\"{\\\"x\\\\u001by\\\": [1, \\\"\\u0085\\u007f\\\"]}\","
+        "\"ss_deep\":\"" + deep + "\"}}";
+    while ((8 + json_header.size()) % 8 != 0) json_header.push_back(' ');
+    const std::string path = dir.write("controls.safetensors", test_support::make_file(json_header, "\x01\x02"));
+    const std::string name = "a\x1b[31mb\x7f\xc2\x9b" "c";
+
+    run_result table = run_tool({path});
+    REQUIRE_MESSAGE(table.status == 0, shown(table));
+    CHECK(table.out.find('\x1b') == std::string::npos);
+    CHECK(table.out.find('\x07') == std::string::npos);
+    CHECK(table.out.find('\r') == std::string::npos);
+    CHECK_FALSE(has_raw_control(table.out));
+    CHECK(table.out.find("a\\x1b[31mb\\x7f\\u009bc") != std::string::npos);
+    CHECK(has_line(table.out, "  ss_json = {"));
+    CHECK(table.out.find("\"" + deep + "\"") != std::string::npos);
+
+    run_result as_json = run_tool({"--json", path});
+    REQUIRE_MESSAGE(as_json.status == 0, shown(as_json));
+    CHECK_FALSE(has_raw_control(as_json.out));
+    json parsed = json::parse(as_json.out);
+    CHECK(parsed["tensors"].contains(name));
+    CHECK(parsed["metadata"]["k\x1b]0;title\x07"] == "v\xc2\x9b\x7f\r\n");
+
+    run_result dump = run_tool({"--dump", name, path});
+    CHECK(dump.status == 0);
+    CHECK(dump.out == std::string("\x01\x02", 2));
+
+    // An error message that names the tensor is escaped too.
+    run_result missing = run_tool({"--dump", "x\x1b[2J", path});
+    check_error_shape(missing);
+    CHECK(missing.err.find('\x1b') == std::string::npos);
+}
+
+TEST_CASE("inspect: usage and lookup errors") {
+    const std::string lora = reference_dir + "valid/lora_metadata.safetensors";
+
+    SUBCASE("--help") {
+        for (const char* flag : {"--help", "-h"}) {
+            run_result r = run_tool({flag});
+            CHECK(r.status == 0);
+            CHECK(r.err.empty());
+            for (const char* option : {"--json", "--dump NAME", "--help"})
+                CHECK_MESSAGE(r.out.find(option) != std::string::npos, option);
+        }
+    }
+    SUBCASE("a missing tensor names it") {
+        run_result r = run_tool({"--dump", "no.such.tensor", lora});
+        check_error_shape(r);
+        CHECK(r.err.find("no.such.tensor") != std::string::npos);
+    }
+    SUBCASE("a missing file") {
+        run_result r = run_tool({reference_dir + "valid/does_not_exist.safetensors"});
+        check_error_shape(r);
+        CHECK(r.err.find("does_not_exist.safetensors") != std::string::npos);
+    }
+    SUBCASE("bad usage") {
+        const std::vector<std::vector<std::string>> cases = {
+            {},                                 // no FILE
+            {"--bogus", lora},                  // unknown option
+            {"--slice", "0:1", lora},           // not an option yet; without --dump never valid
+            {lora, lora},                       // two FILEs
+            {"--dump"},                         // --dump without NAME
+            {"--json", "--dump", "x", lora},    // conflicting modes
+            {"--dump", "a", "--dump", "b", lora},
+        };
+        for (const auto& args : cases) {
+            run_result r = run_tool(args);
+            INFO("args: ", args.size(), " ", args.empty() ? std::string() : args.front());
+            check_error_shape(r);
+        }
+    }
+    SUBCASE("-- ends the options") {
+        run_result r = run_tool({"--json", "--", lora});
+        CHECK(r.status == 0);
+        run_result dash = run_tool({"--", "-not-a-file"});
+        check_error_shape(dash);
+        CHECK(dash.err.find("-not-a-file") != std::string::npos);
+    }
+    SUBCASE("--dump=NAME") {
+        run_result r = run_tool({"--dump=lora_unet_down_blocks_0_attentions_0_proj_in.alpha", lora});
+        CHECK(r.status == 0);
+        CHECK(test_support::sha256_hex(r.out.data(), r.out.size()) ==
+              "08a2afecc9feaef6737f055c177a56a363d28a78d7b259b8c5f66b32174f2e7d");
+    }
+}
+
+#else  // no tool, or not POSIX
+
+TEST_CASE("inspect: skipped") {
+#if defined(_WIN32)
+    MESSAGE("test_inspect.cpp: skipped, the subprocess helper is POSIX only");
+#else
+    MESSAGE("test_inspect.cpp: skipped, SAFETENSORS_INSPECT_EXE is not defined (build with "
+            "SAFETENSORS_BUILD_EXAMPLES=ON to test the safetensors-inspect tool)");
+#endif
+}
+
+#endif
