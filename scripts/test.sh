@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# The project's test command (what CI runs, after scripts/install-deps.sh):
+# The project's test command (what CI runs). Installs missing Debian packages first
+# (scripts/install-deps.sh; SKIP_DEPS=1 to skip), then runs the stages:
 #   1. g++, C++17, Release (-O2), -Werror: tests, examples, benchmarks; ctest incl. consumers
-#   2. clang++, C++20, ASan+UBSan (any finding fatal): tests and examples; ctest w/o consumers
+#   2. clang++, C++20, ASan+UBSan (any finding fatal): tests and examples (no CUDA);
+#      ctest without the consumer tests
 #   3. MinGW-w64 compile-only check of the public API
 #   4. 32-bit (g++ -m32) compile-only check of the public API
 # Each stage builds in its own folder under build/, with -j2 (JOBS=N to change).
@@ -11,6 +13,10 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 jobs="${JOBS:-2}"
+
+if [[ "${SKIP_DEPS:-0}" != 1 ]]; then
+    scripts/install-deps.sh all
+fi
 summary=()
 
 stage() {
@@ -41,10 +47,10 @@ clang_sanitize() {
     cmake -S . -B "$dir" \
         -DCMAKE_CXX_COMPILER="${CXX_CLANG:-clang++}" \
         -DCMAKE_CXX_STANDARD=20 -DCMAKE_CXX_EXTENSIONS=OFF \
-        -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-g -O1" \
+        -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-O0 -gline-tables-only" \
         -DSAFETENSORS_BUILD_TESTS=ON -DSAFETENSORS_BUILD_EXAMPLES=ON \
         -DSAFETENSORS_BUILD_BENCHMARKS=OFF -DSAFETENSORS_WERROR=ON \
-        -DSAFETENSORS_SANITIZE=address,undefined
+        -DSAFETENSORS_SANITIZE=address,undefined -DSAFETENSORS_CUDA=OFF
     cmake --build "$dir" -j "$jobs"
     (
         cd "$dir"

@@ -82,7 +82,9 @@ void check_against_manifest(const std::string& path, const json& expected) {
 
     const json& tensors = expected["tensors"];
     CHECK(f.size() == tensors.size());
-    for (const auto& [name, t] : tensors.items()) {
+    for (const auto& item : tensors.items()) {  // no structured bindings: clang 14 cannot capture them
+        const std::string name = item.key();
+        const json& t = item.value();
         INFO(name);
         auto view = f.find(name);
         REQUIRE(view.has_value());
@@ -170,7 +172,9 @@ TEST_CASE("every malformed fixture gets the reference's verdict, except the docu
     const std::set<std::string> deviations = {"duplicate_key", "duplicate_key_different"};
     REQUIRE(verdicts.size() == 56);
     std::size_t accepted = 0, rejected = 0;
-    for (const auto& [name, verdict] : verdicts.items()) {
+    for (const auto& item : verdicts.items()) {
+        const std::string name = item.key();
+        const json& verdict = item.value();
         INFO(name);
         const json& expected = verdict["deserialize"];
         auto r = safetensors::try_open(data_path("reference/malformed/" + name + ".safetensors"));

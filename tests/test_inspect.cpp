@@ -517,6 +517,36 @@ TEST_CASE("inspect: usage and lookup errors") {
     }
 }
 
+TEST_CASE("inspect: --dump --slice agrees with the reference on every recorded expression") {
+    json manifest = read_json(reference_dir + "valid/manifest.json");
+    const json& slices = manifest["slicing.safetensors"]["slices"];
+    const std::string path = reference_dir + "valid/slicing.safetensors";
+    std::size_t checked = 0;
+    for (const auto& by_tensor : slices.items()) {  // no structured bindings: clang 14 cannot capture them
+        const std::string tensor = by_tensor.key();
+        for (const auto& by_label : by_tensor.value().items()) {
+            const std::string label = by_label.key();
+            const json& expected = by_label.value();
+            INFO(tensor << " [" << expected["spec"].get<std::string>() << "] (" << label << ")");
+            run_result r = run_tool({"--dump", tensor, "--slice", expected["spec"].get<std::string>(), path});
+            if (expected.contains("error")) {
+                check_error_shape(r);
+            } else {
+                CHECK(r.status == 0);
+                CHECK(r.err.empty());
+                CHECK(test_support::sha256_hex(r.out.data(), r.out.size()) == expected["sha256"].get<std::string>());
+            }
+            ++checked;
+        }
+    }
+    CHECK(checked == 60);
+    // A malformed spec: exit 1, one error line, nothing on stdout.
+    run_result bad = run_tool({"--dump", "x_f32", "--slice", "1:x", path});
+    check_error_shape(bad);
+    CHECK(bad.err == "error: tensor \"x_f32\": invalid index expression \"1:x\": unexpected \"x\" at offset 2 (expected an integer, "
+                     "':', '...' or ',')\n");
+}
+
 #else  // no tool, or not POSIX
 
 TEST_CASE("inspect: skipped") {

@@ -25,9 +25,13 @@
 #if !defined(_WIN32)
 #include <csignal>
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#if defined(__linux__)
+#include <sys/vfs.h>
+#endif
 #include <unistd.h>
 #endif
 
@@ -56,9 +60,14 @@ st::error_info error_of(F&& f) {
 struct temp_dir {
     fs::path path;
     temp_dir() {
+#if defined(SAFETENSORS_TEST_TMP_DIR)
+        const fs::path base = SAFETENSORS_TEST_TMP_DIR;  // the build tree: a real disk, usually
+#else
+        const fs::path base = fs::temp_directory_path();
+#endif
         std::random_device device;
         for (int attempt = 0; attempt < 100; ++attempt) {
-            path = fs::temp_directory_path() / ("safetensors-writer-test-" + std::to_string(device()));
+            path = base / ("safetensors-writer-test-" + std::to_string(device()));
             if (fs::create_directory(path)) return;
         }
         throw std::runtime_error("cannot create a temporary folder");
@@ -453,6 +462,8 @@ TEST_CASE("writer: every validation error, with its code and message, before any
           [&](const std::string& p) { st::save(p, {{"z", dtype::U8, {1ull << 63, 1ull << 63, 0}, nullptr, 0}}); });
     check(errc::shape_overflow, "tensor \"b\": size in bits of shape [2305843009213693952] of dtype U8 overflows 64 bits",
           [&](const std::string& p) { st::save(p, {{"b", dtype::U8, {1ull << 61}, nullptr, 0}}); });
+    check(errc::invalid_tensor, "tensor \"x\": invalid dtype value 200",
+          [&](const std::string& p) { st::save(p, {{"x", static_cast<dtype>(200), {4}, four}}); });
     check(errc::invalid_tensor, "tensor name \"a\xc3\" is not valid UTF-8 (byte 1)",
           [&](const std::string& p) { st::save(p, {{"a\xc3", dtype::F32, {4}, four}}); });
     check(errc::invalid_metadata, "metadata key \"\xff\" is not valid UTF-8 (byte 0)",
@@ -829,6 +840,75 @@ TEST_CASE("writer: the new file's mode follows the umask") {
     REQUIRE(::stat(dir.file("b.safetensors").c_str(), &b) == 0);
     CHECK((a.st_mode & 0777) == 0640);
     CHECK((b.st_mode & 0777) == 0664);
+}
+
+TEST_CASE("writer: keep_in_cache = false writes the same bytes and leaves little of them cached") {
+    temp_dir dir;
+    const std::string path = dir.file("big.safetensors");
+    constexpr std::size_t tensor_size = std::size_t{32} << 20;  // 4 x 32 MiB: several writeback rounds
+    std::vector<std::vector<std::byte>> data;
+    std::vector<std::string> names;
+    for (unsigned i = 0; i < 4; ++i) {
+        data.push_back(pattern(tensor_size, i));
+        names.push_back("t" + std::to_string(i));
+    }
+    st::write_options options;
+    options.keep_in_cache = false;
+    auto check_file = [&] {
+        const auto f = st::open(path);
+        REQUIRE(f.size() == 4);
+        for (unsigned i = 0; i < 4; ++i) {
+            const auto bytes = f[names[i]].bytes();
+            CHECK(std::equal(bytes.begin(), bytes.end(), data[i].begin(), data[i].end()));
+        }
+    };
+    // The share of the file's pages in the page cache (mincore on a fresh mapping).
+    auto cached_fraction = [&] {
+        const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+        REQUIRE(fd >= 0);
+        struct stat info {};
+        REQUIRE(::fstat(fd, &info) == 0);
+        const auto size = static_cast<std::size_t>(info.st_size);
+        void* map = ::mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, 0);
+        ::close(fd);
+        REQUIRE(map != MAP_FAILED);
+        const std::size_t page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+        std::vector<unsigned char> resident((size + page - 1) / page);
+        REQUIRE(::mincore(map, size, resident.data()) == 0);
+        ::munmap(map, size);
+        return static_cast<double>(std::count_if(resident.begin(), resident.end(), [](unsigned char r) { return r & 1; })) /
+               static_cast<double>(resident.size());
+    };
+
+    std::vector<st::tensor_ref> refs;
+    for (unsigned i = 0; i < 4; ++i) refs.emplace_back(names[i], dtype::U8, st::shape_ref{tensor_size}, data[i]);
+    st::save(path, refs, {}, options);
+#if defined(__linux__)
+    // On tmpfs/ramfs the page cache is the storage, so nothing can be dropped.
+    struct statfs fs_info {};
+    REQUIRE(::statfs(dir.path.c_str(), &fs_info) == 0);
+    const bool memory_fs = fs_info.f_type == 0x01021994 /* TMPFS_MAGIC */ || fs_info.f_type == 0x858458f6 /* RAMFS */;
+    if (memory_fs)
+        MESSAGE("the test folder is in memory (tmpfs): page-cache residency not checked");
+    else
+        CHECK(cached_fraction() < 0.75);  // at most about two 32 MiB windows of 128 stay cached
+#else
+    (void)cached_fraction;
+#endif
+    check_file();
+
+    // Streaming, out of order (last tensor first), in 3 MiB chunks.
+    {
+        std::vector<st::tensor_decl> decls;
+        for (unsigned i = 0; i < 4; ++i) decls.push_back({names[i], dtype::U8, {tensor_size}});
+        st::stream_writer w(path, decls, {}, options);
+        for (unsigned i = 4; i-- > 0;)
+            for (std::size_t done = 0; done < tensor_size; done += 3 << 20)
+                w.write(names[i], data[i].data() + done, std::min<std::size_t>(3 << 20, tensor_size - done));
+        w.commit();
+    }
+    check_file();
+    CHECK(dir.entries() == std::vector<std::string>{"big.safetensors"});
 }
 
 namespace {

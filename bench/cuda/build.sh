@@ -20,6 +20,7 @@ cd "$root"
 out="${1:-gpu-build}"
 cuda="${CUDA_HOME:-/usr/local/cuda}"
 nvcc="$cuda/bin/nvcc"
+[[ -x "$nvcc" ]] || nvcc="$(command -v nvcc)" || { echo "build.sh: nvcc not found (set CUDA_HOME)" >&2; exit 1; }
 arch="${CUDA_ARCH:-sm_90}"
 jobs="${JOBS:-2}"
 mkdir -p "$out/obj" "$out/third_party"
@@ -42,7 +43,7 @@ copy_headers doctest doctest/doctest.h "${DOCTEST_INCLUDE_DIR:-}"
 copy_headers nlohmann nlohmann/json.hpp "${NLOHMANN_INCLUDE_DIR:-}"
 
 common=(-std=c++17 -Iinclude -isystem "$third")
-nvcc_flags=(-x cu -O2 -arch="$arch" -Xcompiler=-Wall,-Wextra,-Werror "${common[@]}")
+nvcc_flags=(-x cu -O2 -arch="$arch" -Werror=all-warnings -Xcompiler=-Wall,-Wextra,-Werror "${common[@]}")
 link_flags=(-arch="$arch" -cudart static -Xcompiler=-static-libstdc++,-static-libgcc -lpthread -ldl -lrt)
 
 # name: the sources of each program
@@ -67,19 +68,18 @@ parallel() {
 
 q() { printf '%q ' "$@"; }
 
-# 1. nvcc: objects, only those older than their inputs (headers included).
-newest_header=$(find include tests/support "$third" -type f -newer "$out/obj" 2>/dev/null | head -1 || true)
+# 1. nvcc: the objects older than their source or than the newest header.
+newest_header=$(find include tests/support "$third" -type f -printf '%T@ %p\n' | sort -n | tail -1 | cut -d' ' -f2-)
 compiles=()
 for program in "${!programs[@]}"; do
     for src in ${programs[$program]}; do
         obj="$out/obj/$(basename "${src%.*}").o"
-        if [[ ! -e "$obj" || "$src" -nt "$obj" || -n "$newest_header" ]]; then
+        if [[ ! -e "$obj" || "$src" -nt "$obj" || "$newest_header" -nt "$obj" ]]; then
             compiles+=("$(q "$nvcc" "${nvcc_flags[@]}" -c "$src" -o "$obj")")
         fi
     done
 done
 parallel "${compiles[@]}"
-touch "$out/obj"
 links=()
 for program in "${!programs[@]}"; do
     objs=()

@@ -13,10 +13,10 @@
 //   4. tensor-parallel shard loads (8 ranks): row, column and mixed shards;
 //   5. the optional paths: cudaHostRegister of the mapped file, pageable cudaMemcpy from
 //      the mapping (what naive loaders do), and raw host read rates (pread vs mapping);
-//   6. cold page cache (posix_fadvise DONTNEED, else /proc/sys/vm/drop_caches; residency
+//   6. memory: peak RSS during a 2 GiB load against a 1/8 subset, and the pinned ring size;
+//   7. cold page cache (posix_fadvise DONTNEED, else /proc/sys/vm/drop_caches; residency
 //      checked with mincore): buffered and O_DIRECT loads against the raw O_DIRECT read rate
-//      (this program's dd-like read, and dd's own figure when run.sh passes --dd-gbps);
-//   7. memory: peak RSS during a 2 GiB load against a 1/8 subset, and the pinned ring size.
+//      (this program's dd-like read, and dd's own figure when run.sh passes --dd-gbps).
 // Then it writes OUTDIR/results.md and OUTDIR/results.json. A failing section is reported
 // and the others still run; sections are skipped once the time budget (default 200 s) is spent.
 #include <safetensors/cuda.hpp>
@@ -328,14 +328,16 @@ std::size_t rss_kib(const char* field) {
     return 0;
 }
 
-// Peak RSS while f() runs: /proc/self/clear_refs "5" resets the peak (VmHWM) to the current RSS.
+// Peak RSS while f() runs: "5" in /proc/self/clear_refs resets the peak (VmHWM) to the
+// current RSS. 0 where the kernel does not offer that.
 std::size_t peak_rss_kib_during(const std::function<void()>& f) {
+    bool reset = false;
     if (std::FILE* c = std::fopen("/proc/self/clear_refs", "w")) {
-        std::fputs("5", c);
-        std::fclose(c);
+        reset = std::fputs("5", c) >= 0;
+        reset = std::fclose(c) == 0 && reset;
     }
     f();
-    return rss_kib("VmHWM:");
+    return reset ? rss_kib("VmHWM:") : 0;
 }
 
 // ---- Report ------------------------------------------------------------------------------------
@@ -365,6 +367,8 @@ struct report {
     }
 };
 
+int run_all(const std::string& path, const std::string& outdir, double dd_gbps, double budget);
+
 } // namespace
 
 int main(int argc, char** argv) {
@@ -391,6 +395,17 @@ int main(int argc, char** argv) {
         if (std::string(argv[i]) == "--dd-gbps") dd_gbps = std::strtod(argv[i + 1], nullptr);
         if (std::string(argv[i]) == "--budget-s") budget = std::strtod(argv[i + 1], nullptr);
     }
+    try {
+        return run_all(path, outdir, dd_gbps, budget);
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "error: %s\n", e.what());
+        return 1;
+    }
+}
+
+namespace {
+
+int run_all(const std::string& path, const std::string& outdir, double dd_gbps, double budget) {
     const double started = now();
     const auto time_left = [&] { return budget - (now() - started); };
     report r;
@@ -469,6 +484,18 @@ int main(int argc, char** argv) {
         const double one_shot = now() - t1;
         st::device_tensor_map m = gpu.load_file(path);
         const bool ok = verify(m, path);
+        m.clear();
+        // Where the time of a load goes, besides the transfer: the open (header) and the arena.
+        std::vector<double> opens, allocs;
+        for (int i = 0; i < 5; ++i) {
+            double a = now();
+            { const st::file f = st::open(path); }
+            opens.push_back(now() - a);
+            a = now();
+            { auto arena = cu::make_device_memory(0, static_cast<std::size_t>(t.stats.device_bytes)); allocs.push_back(now() - a); }
+        }
+        std::sort(opens.begin(), opens.end());
+        std::sort(allocs.begin(), allocs.end());
         const auto& o = gpu.options();
         r.figure("page cache residency before", fmt("%.1f %%", 100 * resident));
         r.figure("engine", std::to_string(o.threads) + " threads, " + std::to_string(o.chunk_bytes / MiB) + " MiB chunks, " +
@@ -479,6 +506,8 @@ int main(int argc, char** argv) {
         r.figure("ratio to pinned bandwidth", fmt("%.3f", ratio), std::string("target >= 0.9: ") + (ratio >= 0.9 ? "PASS" : "FAIL"));
         r.figure("one-shot cuda::load_file (loader setup included)",
                  fmt("%.2f GB/s", static_cast<double>(t.stats.bytes) / one_shot / GB), fmt("%.1f ms", one_shot * 1e3));
+        r.figure("of which: open (header)", fmt("%.2f ms", opens[2] * 1e3), "median of 5");
+        r.figure("of which: cudaMalloc of the arena", fmt("%.2f ms", allocs[2] * 1e3), "median of 5; overlaps the first reads");
         r.figure("bytes on the device equal the file", ok ? "yes" : "NO");
         r.figure("reads / copies / chunks", std::to_string(t.stats.reads) + " / " + std::to_string(t.stats.copies) + " / " +
                                               std::to_string(t.stats.chunks));
@@ -486,6 +515,7 @@ int main(int argc, char** argv) {
                      {"ratio_to_pinned", ratio},    {"target_ratio", 0.9},      {"pass", ratio >= 0.9},
                      {"loader_setup_ms", setup * 1e3}, {"one_shot_gbps", static_cast<double>(t.stats.bytes) / one_shot / GB},
                      {"verified", ok},              {"reads", t.stats.reads},    {"copies", t.stats.copies},
+                     {"open_ms", opens[2] * 1e3},   {"arena_malloc_ms", allocs[2] * 1e3},
                      {"chunks", t.stats.chunks},    {"threads", o.threads},      {"chunk_mib", o.chunk_bytes / MiB},
                      {"ring_mib", o.staging_bytes / MiB}};
     });
@@ -498,7 +528,7 @@ int main(int argc, char** argv) {
         for (std::size_t ring : {64, 256})
             for (std::size_t chunk : {4, 8, 16, 32})
                 for (unsigned threads : {2u, 4u, 8u, 16u}) {
-                    if (time_left() < 100) {
+                    if (time_left() < 75) {
                         r.line("  (sweep cut short: time budget)");
                         return;
                     }
@@ -506,25 +536,27 @@ int main(int argc, char** argv) {
                     o.threads = threads;
                     o.chunk_bytes = chunk * MiB;
                     o.staging_bytes = ring * MiB;
-                    const double t0 = now();
-                    cu::loader gpu(0, o);
-                    const double setup = now() - t0;
-                    const timing t = time_loads(gpu, path, 3);
-                    const double gbps = static_cast<double>(t.stats.bytes) / t.best / GB;
-                    const double x = pinned_gbps > 0 ? gbps / pinned_gbps : 0;
-                    char row[160];
-                    std::snprintf(row, sizeof row, "  %7u %9zu %8zu %8.1f %6.2f %9.3f", threads,
-                                  gpu.options().chunk_bytes / MiB, gpu.options().staging_bytes / MiB, setup * 1e3, gbps, x);
-                    r.line(row);
-                    r.md += "| " + std::to_string(threads) + " | " + std::to_string(gpu.options().chunk_bytes / MiB) + " | " +
-                            std::to_string(gpu.options().staging_bytes / MiB) + " | " + fmt("%.1f", setup * 1e3) + " | " +
-                            fmt("%.2f", gbps) + " | " + fmt("%.3f", x) + " |\n";
-                    sweep.push_back({{"threads", threads},
-                                     {"chunk_mib", gpu.options().chunk_bytes / MiB},
-                                     {"ring_mib", gpu.options().staging_bytes / MiB},
-                                     {"setup_ms", setup * 1e3},
-                                     {"gbps", gbps},
-                                     {"ratio_to_pinned", x}});
+                    run("sweep " + std::to_string(threads) + "/" + std::to_string(chunk) + "/" + std::to_string(ring), [&] {
+                        const double t0 = now();
+                        cu::loader gpu(0, o);
+                        const double setup = now() - t0;
+                        const timing t = time_loads(gpu, path, 3);
+                        const double gbps = static_cast<double>(t.stats.bytes) / t.best / GB;
+                        const double x = pinned_gbps > 0 ? gbps / pinned_gbps : 0;
+                        char row[160];
+                        std::snprintf(row, sizeof row, "  %7u %9zu %8zu %8.1f %6.2f %9.3f", threads,
+                                      gpu.options().chunk_bytes / MiB, gpu.options().staging_bytes / MiB, setup * 1e3, gbps, x);
+                        r.line(row);
+                        r.md += "| " + std::to_string(threads) + " | " + std::to_string(gpu.options().chunk_bytes / MiB) + " | " +
+                                std::to_string(gpu.options().staging_bytes / MiB) + " | " + fmt("%.1f", setup * 1e3) + " | " +
+                                fmt("%.2f", gbps) + " | " + fmt("%.3f", x) + " |\n";
+                        sweep.push_back({{"threads", threads},
+                                         {"chunk_mib", gpu.options().chunk_bytes / MiB},
+                                         {"ring_mib", gpu.options().staging_bytes / MiB},
+                                         {"setup_ms", setup * 1e3},
+                                         {"gbps", gbps},
+                                         {"ratio_to_pinned", x}});
+                    });
                 }
     });
     j["sweep"] = sweep;
@@ -538,7 +570,7 @@ int main(int argc, char** argv) {
     }
 
     run("tensor parallel", [&] {
-        if (time_left() < 60) return r.line("  (tensor parallel skipped: time budget)");
+        if (time_left() < 55) return r.line("  (tensor parallel skipped: time budget)");
         r.section("4. Tensor-parallel shard loads (warm, world size 8, every rank on device 0)");
         r.md += "| shards | read_gap | shard GB | read GB | reads | copies | s for 8 ranks | shard GB/s |\n"
                 "|---|---|---|---|---|---|---|---|\n";
@@ -551,7 +583,7 @@ int main(int argc, char** argv) {
         std::vector<json> rows;
         for (const variant& v : {variant{"rows (dim 0)", 0, 0}, variant{"columns (dim 1)", 1, 0},
                                  variant{"columns (dim 1)", 1, 64 * 1024}, variant{"alternating", 2, 0},
-                                 variant{"alternating", 2, 64 * 1024}}) {
+                                 variant{"alternating", 2, 64 * 1024}}) run(std::string("tensor parallel, ") + v.name, [&] {
             std::vector<cu::shard_request> requests;
             int i = 0;
             for (const auto& t : f) {
@@ -596,24 +628,25 @@ int main(int argc, char** argv) {
                     std::to_string(copies) + " | " + fmt("%.3f", t) + " | " + fmt("%.2f", gbps) + (ok ? "" : " MISMATCH") + " |\n";
             rows.push_back({{"shards", v.name}, {"read_gap", v.gap}, {"shard_bytes", bytes}, {"read_bytes", read},
                             {"reads", reads}, {"copies", copies}, {"seconds", t}, {"gbps", gbps}, {"verified", ok}});
-        }
+        });
         j["tensor_parallel"] = rows;
     });
 
     run("optional paths", [&] {
-        if (time_left() < 50) return r.line("  (optional paths skipped: time budget)");
+        if (time_left() < 40) return r.line("  (optional paths skipped: time budget)");
         r.section("5. Other paths, for comparison (warm)");
         r.table_head();
         warm_up(path);
         json o = json::object();
         // cudaHostRegister of the mapped file, then one DMA straight from the page cache.
-        {
+        run("cudaHostRegister of the mapping", [&] {
             int read_only = 0;
             cudaDeviceGetAttribute(&read_only, cudaDevAttrHostRegisterReadOnlySupported, 0);
             const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
             auto dst = cu::make_device_memory(0, static_cast<std::size_t>(size));
             const double t0 = now();
             void* p = ::mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, 0);
+            if (fd < 0 || p == MAP_FAILED) fail("cannot map " + path);
             const double t1 = now();
             const cudaError_t reg = cudaHostRegister(p, size, read_only ? cudaHostRegisterReadOnly : cudaHostRegisterDefault);
             const double t2 = now();
@@ -632,9 +665,15 @@ int main(int argc, char** argv) {
                 r.figure("cudaHostRegister(mapping)", std::string("failed: ") + cudaGetErrorName(reg));
             }
             ::munmap(p, size);
-            // What naive loaders do: cudaMemcpy from a fresh mapping (pageable, staged by the driver).
+            ::close(fd);
+        });
+        // What naive loaders do: cudaMemcpy from a fresh mapping (pageable, staged by the driver).
+        run("pageable copy from the mapping", [&] {
+            const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+            auto dst = cu::make_device_memory(0, static_cast<std::size_t>(size));
             const double t5 = now();
             void* q = ::mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, 0);
+            if (fd < 0 || q == MAP_FAILED) fail("cannot map " + path);
             cu::check(cudaMemcpy(dst.get(), q, size, cudaMemcpyHostToDevice), "cudaMemcpy");
             const double t6 = now();
             ::munmap(q, size);
@@ -642,8 +681,8 @@ int main(int argc, char** argv) {
             r.figure("pageable cudaMemcpy from a fresh mapping", fmt("%.2f GB/s", static_cast<double>(size) / (t6 - t5) / GB),
                      "naive loader");
             o["pageable_from_mapping_gbps"] = static_cast<double>(size) / (t6 - t5) / GB;
-        }
-        for (int threads : {1, 8, 16}) {
+        });
+        for (int threads : {1, 8, 16}) run("host read rates", [&] {
             const double pread_rate = host_read_gbps(path, threads, false);
             const double map_rate = host_read_gbps(path, threads, true);
             r.figure("host only, " + std::to_string(threads) + " threads: pread to pinned", fmt("%.2f GB/s", pread_rate));
@@ -651,12 +690,12 @@ int main(int argc, char** argv) {
                      "page faults included");
             o["host_pread_gbps_" + std::to_string(threads)] = pread_rate;
             o["host_mapping_gbps_" + std::to_string(threads)] = map_rate;
-        }
+        });
         j["other_paths"] = o;
     });
 
     run("memory", [&] {
-        r.section("7. Memory");
+        r.section("6. Memory");
         r.table_head();
         warm_up(path);
         cu::loader gpu(0, defaults);
@@ -673,9 +712,9 @@ int main(int argc, char** argv) {
         r.figure("pinned staging ring", std::to_string(gpu.options().staging_bytes / MiB) + " MiB",
                  "fixed per loader, whatever the file size");
         r.figure("RSS before the loads", std::to_string(before / 1024) + " MiB", "includes the pinned ring");
-        r.figure("peak RSS during a full load", std::to_string(full / 1024) + " MiB",
-                 fmt("%.2f GiB file", static_cast<double>(size) / (1 << 30)));
-        r.figure("peak RSS during a 1/8 subset load", std::to_string(part / 1024) + " MiB", "same: no growth with size");
+        const auto mib = [](std::size_t kib) { return kib ? std::to_string(kib / 1024) + " MiB" : std::string("n/a"); };
+        r.figure("peak RSS during a full load", mib(full), fmt("%.2f GiB file", static_cast<double>(size) / (1 << 30)));
+        r.figure("peak RSS during a 1/8 subset load", mib(part), "equal to the full load's: no growth with size");
         r.figure("getrusage maxrss (whole run)", std::to_string(static_cast<long>(u.ru_maxrss) / 1024) + " MiB",
                  "includes the benchmark's own 256 MiB buffers");
         j["memory"] = {{"pinned_ring_bytes", gpu.options().staging_bytes},
@@ -683,27 +722,31 @@ int main(int argc, char** argv) {
                        {"peak_rss_full_load_kib", full},
                        {"peak_rss_eighth_load_kib", part},
                        {"maxrss_kib", u.ru_maxrss},
-                       {"staging_grows_with_file", full > part + 64 * 1024}};
+                       {"staging_grows_with_file", full == 0 ? json() : json(full > part + 64 * 1024)}};
     });
 
     run("cold", [&] {
         if (time_left() < 20) return r.line("  (cold runs skipped: time budget)");
-        r.section("6. Cold page cache");
+        r.section("7. Cold page cache");
         r.table_head();
         json c = json::object();
-        const auto cold = [&](const std::string& label, const std::function<double()>& f) {
-            const auto [left, how] = drop_cache(path);
-            const double gbps = f();
-            r.figure(label, fmt("%.2f GB/s", gbps), fmt("%.1f %% resident before, ", 100 * left) + how);
-            c[label] = {{"gbps", gbps}, {"resident_before", left}};
-            return gbps;
+        // One measurement from an empty page cache; a failure is recorded and the next runs.
+        // f returns GB/s and a note (for loads: whether O_DIRECT was in effect).
+        const auto cold = [&](const std::string& label, const std::function<std::pair<double, std::string>()>& f) {
+            try {
+                const auto [left, how] = drop_cache(path);
+                const auto [gbps, note] = f();
+                r.figure(label, fmt("%.2f GB/s", gbps), fmt("%.1f %% resident before, ", 100 * left) + how + note);
+                c[label] = {{"gbps", gbps}, {"resident_before", left}};
+                return gbps;
+            } catch (const std::exception& e) {
+                r.figure(label, std::string("failed: ") + e.what());
+                c[label] = {{"error", e.what()}};
+                return 0.0;
+            }
         };
-        double raw = 0;
-        try {
-            raw = cold("raw O_DIRECT read, 1 thread, 16 MiB (dd-like)", [&] { return raw_direct_read_gbps(path); });
-        } catch (const std::exception& e) {
-            r.figure("raw O_DIRECT read", std::string("n/a: ") + e.what());
-        }
+        const double raw = cold("raw O_DIRECT read, 1 thread, 16 MiB (dd-like)",
+                                [&] { return std::make_pair(raw_direct_read_gbps(path), std::string()); });
         if (dd_gbps > 0) r.figure("dd iflag=direct bs=16M (run.sh)", fmt("%.2f GB/s", dd_gbps));
         const double reference = dd_gbps > 0 ? dd_gbps : raw;
         const auto load = [&](const cu::loader_options& o) {
@@ -711,7 +754,8 @@ int main(int argc, char** argv) {
                 cu::loader gpu(0, o);
                 const double t0 = now();
                 st::device_tensor_map m = gpu.load_file(path);
-                return static_cast<double>(gpu.last_stats().bytes) / (now() - t0) / GB;
+                const double gbps = static_cast<double>(gpu.last_stats().bytes) / (now() - t0) / GB;
+                return std::make_pair(gbps, std::string(gpu.last_stats().direct_io ? ", O_DIRECT" : ", buffered"));
             };
         };
         double best = cold("loader, buffered, defaults", load(defaults));
@@ -749,3 +793,5 @@ int main(int argc, char** argv) {
     r.line("wrote " + outdir + "/results.md and " + outdir + "/results.json");
     return j.contains("errors") ? 1 : 0;
 }
+
+} // namespace

@@ -11,7 +11,8 @@
 #      safetensors-cuda-bench (pinned limit, warm, sweep, tensor parallel, cold, memory)
 #
 # A failing step is reported and the later steps still run; the whole script keeps within
-# TOTAL_S seconds (default 270). Everything goes to stdout and OUTDIR/run.log; OUTDIR also
+# TOTAL_S seconds (default 270; BENCH_MIB sets the file size, default 2048, and BENCH_DIR
+# where it goes, default /var/tmp). Everything goes to stdout and OUTDIR/run.log; OUTDIR also
 # gets tests.txt, results.md and results.json. If the carried binaries do not start there
 # (other system libraries), they are rebuilt there with nvcc first (about a minute).
 set -uo pipefail
@@ -23,11 +24,13 @@ mkdir -p "$out"
 out="$(cd "$out" && pwd)"
 bin="${GPU_BUILD:-$root/gpu-build}"
 total="${TOTAL_S:-270}"
-bench_dir="${BENCH_DIR:-/var/tmp/safetensors-cuda-bench}"
+# The benchmark file goes to a fresh folder under BENCH_DIR (a disk, not tmpfs, for the cold runs).
+bench_dir="$(mktemp -d "${BENCH_DIR:-/var/tmp}/safetensors-cuda-bench.XXXXXX")" || exit 1
+trap 'rm -rf "$bench_dir"' EXIT
 bench_file="$bench_dir/bench.safetensors"
+bench_mib="${BENCH_MIB:-2048}"
 export SAFETENSORS_TEST_DATA_DIR="$root/tests/data"
 
-exec > >(tee "$out/run.log") 2>&1
 failed=()
 
 # step NAME TIMEOUT_S COMMAND...: runs it, reports ok or FAILED, never stops the script.
@@ -53,59 +56,63 @@ machine() {
     nvidia-smi --query-gpu=name,driver_version,pcie.link.gen.current,pcie.link.gen.max,pcie.link.width.current,pcie.link.width.max,memory.total --format=csv
     echo "kernel: $(uname -r), $(nproc) CPUs: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2)"
     free -g
-    mkdir -p "$bench_dir"
     df -hT "$bench_dir" "$out"
 }
 export -f machine
 export bench_dir out
 
-step "machine" 30 bash -c machine
+main() {
+    step "machine" 30 bash -c machine
 
-# The carried binaries must start here; else rebuild them with nvcc (no g++/clang++ checks).
-if ! "$bin/safetensors-cuda-bench" 2>&1 | grep -q usage; then
-    echo "carried binaries do not start here:"
-    "$bin/safetensors-cuda-bench" 2>&1 | head -5
-    step "rebuild with nvcc" 150 env CHECK=0 JOBS="$(nproc)" DOCTEST_INCLUDE_DIR="$bin/third_party" \
-        NLOHMANN_INCLUDE_DIR="$bin/third_party" bash bench/cuda/build.sh /tmp/gpu-build-local
-    bin=/tmp/gpu-build-local
-fi
+    # The carried binaries must start here; else rebuild them with nvcc (no g++/clang++ checks).
+    local probe
+    probe="$("$bin/safetensors-cuda-bench" 2>&1)"  # prints its usage when it starts at all
+    if [[ "$probe" != *usage* ]]; then
+        echo "carried binaries do not start here:"
+        echo "$probe" | head -5
+        step "rebuild with nvcc" 150 env CHECK=0 JOBS="$(nproc)" DOCTEST_INCLUDE_DIR="$bin/third_party" \
+            NLOHMANN_INCLUDE_DIR="$bin/third_party" bash bench/cuda/build.sh /tmp/gpu-build-local
+        bin=/tmp/gpu-build-local
+    fi
 
-step "tests" 120 bash -c "set -o pipefail; '$bin/safetensors-cuda-tests' --duration=true 2>&1 | tee '$out/tests.txt'"
+    step "tests" 120 bash -c "set -o pipefail; '$bin/safetensors-cuda-tests' --duration=true 2>&1 | tee '$out/tests.txt'"
 
-model="$root/tests/data/reference/model/gpt2_tiny/model.safetensors"
-step "example: load to GPU 0" 30 "$bin/example-cuda-load" "$model" 0
-step "example: tensor parallel, 4 ranks" 30 "$bin/example-cuda-tensor-parallel" "$model" 4
+    model="$root/tests/data/reference/model/gpt2_tiny/model.safetensors"
+    step "example: load to GPU 0" 30 "$bin/example-cuda-load" "$model" 0
+    step "example: tensor parallel, 4 ranks" 30 "$bin/example-cuda-tensor-parallel" "$model" 4
 
-mkdir -p "$bench_dir"
-trap 'rm -rf "$bench_dir"' EXIT
-step "benchmark file (2 GiB of BF16)" 120 "$bin/safetensors-cuda-bench" make "$bench_file" --mib 2048
+    step "benchmark file ($bench_mib MiB of BF16)" 120 "$bin/safetensors-cuda-bench" make "$bench_file" --mib "$bench_mib"
 
-# dd's own figure for the raw direct read rate (O_DIRECT bypasses the page cache).
-dd_gbps=0
-echo
-echo "=== dd iflag=direct bs=16M"
-if dd_line=$(timeout 60 dd if="$bench_file" of=/dev/null iflag=direct bs=16M 2>&1 | tail -1); then
-    echo "$dd_line"
-    dd_gbps=$(echo "$dd_line" | awk '{ for (i = 1; i <= NF; i++) if ($(i + 1) ~ /^s,?$/) s = $i; if (s > 0) printf "%.3f", $1 / s / 1e9; else print 0 }')
-    echo "=== dd: $dd_gbps GB/s"
-else
-    echo "$dd_line"
-    echo "=== dd: FAILED"
-    failed+=("dd")
-fi
+    # dd's own figure for the raw direct read rate (O_DIRECT bypasses the page cache).
+    dd_gbps=0
+    echo
+    echo "=== dd iflag=direct bs=16M"
+    if dd_line=$(timeout 60 dd if="$bench_file" of=/dev/null iflag=direct bs=16M 2>&1 | tail -1); then
+        echo "$dd_line"
+        dd_gbps=$(echo "$dd_line" | awk '{ for (i = 1; i <= NF; i++) if ($(i + 1) ~ /^s,?$/) s = $i; if (s > 0) printf "%.3f", $1 / s / 1e9; else print 0 }')
+        echo "=== dd: $dd_gbps GB/s"
+    else
+        echo "$dd_line"
+        echo "=== dd: FAILED"
+        failed+=("dd")
+    fi
 
-step "example: load the 2 GiB file to GPU 0" 60 "$bin/example-cuda-load" "$bench_file" 0
+    step "example: load the 2 GiB file to GPU 0" 60 "$bin/example-cuda-load" "$bench_file" 0
 
-budget=$((total - SECONDS - 25))
-if [[ $budget -lt 60 ]]; then budget=60; fi
-step "benchmark" $((budget + 40)) "$bin/safetensors-cuda-bench" run "$bench_file" "$out" --dd-gbps "$dd_gbps" --budget-s "$budget"
+    budget=$((total - SECONDS - 25))
+    if [[ $budget -lt 60 ]]; then budget=60; fi
+    step "benchmark" $((budget + 40)) "$bin/safetensors-cuda-bench" run "$bench_file" "$out" --dd-gbps "$dd_gbps" --budget-s "$budget"
 
-echo
-echo "=== summary after $SECONDS s"
-if [[ -f "$out/results.md" ]]; then cat "$out/results.md"; fi
-if [[ ${#failed[@]} -eq 0 ]]; then
-    echo "all steps ok"
-else
-    echo "FAILED steps: ${failed[*]}"
-    exit 1
-fi
+    echo
+    echo "=== summary after $SECONDS s"
+    if [[ -f "$out/results.md" ]]; then cat "$out/results.md"; fi
+    if [[ ${#failed[@]} -eq 0 ]]; then
+        echo "all steps ok"
+    else
+        echo "FAILED steps: ${failed[*]}"
+        return 1
+    fi
+}
+
+main 2>&1 | tee "$out/run.log"
+exit "${PIPESTATUS[0]}"

@@ -28,6 +28,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <new>
 #include <optional>
 #include <string>
 #include <thread>
@@ -92,7 +93,11 @@ struct event_deleter {
     void operator()(cudaEvent_t e) const noexcept { (void)cudaEventDestroy(e); }
 };
 struct pinned_deleter {
-    void operator()(void* p) const noexcept { (void)cudaFreeHost(p); }
+    void operator()(void* p) const noexcept {
+        (void)cudaHostUnregister(p);
+        ::operator delete(p, std::align_val_t{pinned_alignment});
+    }
+    static constexpr std::size_t pinned_alignment = 4096;
 };
 struct device_deleter {
     int device = 0;
@@ -121,11 +126,18 @@ inline unique_event make_event(unsigned flags = cudaEventDisableTiming) {
     check(cudaEventCreateWithFlags(&e, flags), "cudaEventCreateWithFlags");
     return unique_event(e);
 }
-// Page-locked host memory, usable for DMA by every device (portable).
+// Page-locked host memory, page aligned, usable for DMA by every device (portable). Ordinary
+// memory registered with cudaHostRegister rather than cudaHostAlloc's driver mapping: the
+// kernel must be able to DMA into it too, for O_DIRECT reads, and it cannot pin pages of a
+// driver mapping (such reads fail with EFAULT).
 inline unique_pinned make_pinned(std::size_t bytes) {
-    void* p = nullptr;
-    const cudaError_t status = cudaHostAlloc(&p, bytes, cudaHostAllocPortable);
-    if (status != cudaSuccess) throw_cuda_error(status, "cudaHostAlloc(" + std::to_string(bytes) + " bytes)");
+    constexpr std::align_val_t alignment{pinned_deleter::pinned_alignment};
+    void* p = ::operator new(bytes == 0 ? 1 : bytes, alignment);
+    const cudaError_t status = cudaHostRegister(p, bytes == 0 ? 1 : bytes, cudaHostRegisterPortable);
+    if (status != cudaSuccess) {
+        ::operator delete(p, alignment);
+        throw_cuda_error(status, "cudaHostRegister(" + std::to_string(bytes) + " bytes)");
+    }
     return unique_pinned(p);
 }
 // Device memory on `device` (256-byte aligned, as cudaMalloc always is).
@@ -148,13 +160,14 @@ using progress_callback = std::function<bool(std::uint64_t done, std::uint64_t t
 
 struct loader_options {
     // The pinned staging ring: allocated once per loader and never grown, whatever the file
-    // size. Pinning costs time once (roughly 0.1 s per GiB), and 64 MiB already keeps PCIe busy.
+    // size. Pinning takes time (once per loader), so the ring is only as large as needed to
+    // keep reading and copying overlapped.
     std::size_t staging_bytes = std::size_t{64} << 20;
     // One slot of the ring, the unit of a read and of a transfer (rounded up to 4 KiB; at most
     // half the ring, so that reading and copying overlap).
     std::size_t chunk_bytes = std::size_t{8} << 20;
-    // Reader threads: parallel preads are what reach PCIe speed from the page cache (one
-    // thread copies roughly 5-10 GB/s). 0: one per hardware thread.
+    // Reader threads: one pread copies at one core's memcpy speed, well below PCIe's, so it
+    // takes several in parallel to keep the copy engine busy. 0: one per hardware thread.
     unsigned threads = 8;
     // load_file*(): read with O_DIRECT, for a cold page cache (Linux; file systems that refuse
     // O_DIRECT, like tmpfs, are read buffered).
@@ -239,7 +252,11 @@ public:
 
     ~loader() {
         // Uploads may still be reading the ring: wait before it is unpinned and freed.
+        int previous = 0;
+        const bool switch_device = cudaGetDevice(&previous) == cudaSuccess && previous != device_;
+        if (switch_device) (void)cudaSetDevice(device_);
         for (const auto& e : events_) (void)cudaEventSynchronize(e.get());
+        if (switch_device) (void)cudaSetDevice(previous);
     }
     loader(const loader&) = delete;
     loader& operator=(const loader&) = delete;

@@ -64,6 +64,11 @@ struct write_options {
     // Flush the file to stable storage before the rename, and the folder after it. Off, the
     // replacement is still atomic for other processes, but may not survive a power loss.
     bool sync = true;
+    // Leave the written bytes in the OS page cache, as any write does. Off (Linux), the file
+    // is written back while it is produced and dropped from the cache behind the writer, so a
+    // file larger than memory neither fills the cache nor evicts other programs' data, and
+    // large writes run at the disk's speed; reading the file right after then goes to disk.
+    bool keep_in_cache = true;
 };
 
 // A tensor's shape, as the writer takes it: a span or vector (borrowed) or a braced list such
@@ -236,6 +241,9 @@ write_plan make_plan(std::size_t count, SpecOf spec_of, const metadata_map* meta
         if (t.name == "__metadata__")
             throw_error(errc::reserved_name, "tensor name \"__metadata__\" is reserved for the header's metadata");
         check_utf8(t.name, errc::invalid_tensor, "tensor name");
+        if (static_cast<std::size_t>(t.dtype) >= dtype_count)
+            throw_error(errc::invalid_tensor, "tensor " + quote(t.name) + ": invalid dtype value " +
+                                                  std::to_string(static_cast<unsigned>(t.dtype)));
         std::uint64_t bytes = 0;
         switch (checked_byte_size(t.dtype, t.shape, bytes)) {
             case size_status::ok: break;
@@ -263,15 +271,17 @@ write_plan make_plan(std::size_t count, SpecOf spec_of, const metadata_map* meta
         plan.size[i] = bytes;
     }
 
-    auto name_of = [&](std::size_t i) { return spec_of(i).name; };
+    // By name: input already in name order (a tensor_map, say) skips the sort. string_view compares bytewise (char_traits<char> compares as unsigned char).
+    std::vector<std::string_view> names(count);
+    for (std::size_t i = 0; i < count; ++i) names[i] = spec_of(i).name;
     plan.by_name.resize(count);
     std::iota(plan.by_name.begin(), plan.by_name.end(), std::size_t{0});
-    // string_view compares bytewise (char_traits<char> compares as unsigned char).
-    std::sort(plan.by_name.begin(), plan.by_name.end(),
-              [&](std::size_t a, std::size_t b) { return name_of(a) < name_of(b); });
+    const auto by_name = [&](std::size_t a, std::size_t b) { return names[a] < names[b]; };
+    if (!std::is_sorted(plan.by_name.begin(), plan.by_name.end(), by_name))
+        std::sort(plan.by_name.begin(), plan.by_name.end(), by_name);
     for (std::size_t k = 1; k < count; ++k)
-        if (name_of(plan.by_name[k - 1]) == name_of(plan.by_name[k]))
-            throw_error(errc::duplicate_name, "duplicate tensor name " + quote(name_of(plan.by_name[k])));
+        if (names[plan.by_name[k - 1]] == names[plan.by_name[k]])
+            throw_error(errc::duplicate_name, "duplicate tensor name " + quote(names[plan.by_name[k]]));
 
     if (metadata != nullptr)
         for (const auto& [key, value] : *metadata) {
@@ -279,11 +289,14 @@ write_plan make_plan(std::size_t count, SpecOf spec_of, const metadata_map* meta
             check_utf8(value, errc::invalid_metadata, "metadata value for key " + quote(key) + ":");
         }
 
-    // The reference's order: dtype descending, then name. Stable, so names stay sorted.
-    plan.order = plan.by_name;
-    std::stable_sort(plan.order.begin(), plan.order.end(), [&](std::size_t a, std::size_t b) {
-        return static_cast<int>(spec_of(a).dtype) > static_cast<int>(spec_of(b).dtype);
-    });
+    // The reference's order: dtype descending, then name. A stable counting sort of the
+    // name-sorted indices by dtype, O(n).
+    std::size_t starts[dtype_count + 1] = {};
+    for (std::size_t i = 0; i < count; ++i) ++starts[dtype_count - static_cast<std::size_t>(spec_of(i).dtype)];
+    for (std::size_t d = 1; d <= dtype_count; ++d) starts[d] += starts[d - 1];
+    plan.order.resize(count);
+    for (std::size_t i : plan.by_name)
+        plan.order[starts[dtype_count - 1 - static_cast<std::size_t>(spec_of(i).dtype)]++] = i;
     std::uint64_t position = 0;
     for (std::size_t i : plan.order) {
         plan.begin[i] = position;
@@ -299,6 +312,9 @@ write_plan make_plan(std::size_t count, SpecOf spec_of, const metadata_map* meta
                                                 " bytes of JSON, the limit readers enforce");
     };
     std::string& h = plan.head;
+    std::size_t estimate = 16;  // about 64 bytes per tensor besides its name and dimensions
+    for (std::size_t i = 0; i < count; ++i) estimate += names[i].size() + 64 + 8 * spec_of(i).shape.size();
+    h.reserve(std::min<std::size_t>(estimate, static_cast<std::size_t>(max_header_size) + 16));
     h.assign(8, '\0');
     h += '{';
     if (metadata != nullptr) {
@@ -441,7 +457,8 @@ inline void save(const std::string& path, const tensor_list& tensors, metadata_r
                  const write_options& options = {}) {
     const span<const tensor_ref> refs = tensors.refs();
     const detail::write_plan plan = detail::plan_for(refs, metadata.get(), options);
-    detail::atomic_file out(path);  // removes the temporary file if anything below throws
+    // Removes the temporary file if anything below throws.
+    detail::atomic_file out(path, options.sync, !options.keep_in_cache);
     detail::staging_buffer staging;
     auto emit = [&out](std::uint64_t offset, const void* data, std::size_t size) { out.write_at(offset, data, size); };
     staging.put(0, plan.head.data(), plan.head.size(), emit);
@@ -589,7 +606,7 @@ public:
     stream_writer(const std::string& path, std::vector<tensor_decl> tensors, metadata_ref metadata = {},
                   const write_options& options = {})
         : state_(std::make_unique<state>(std::move(tensors), metadata.get(), options)) {
-        state_->file = std::make_unique<detail::atomic_file>(path);
+        state_->file = std::make_unique<detail::atomic_file>(path, options.sync, !options.keep_in_cache);
         state_->put(0, state_->plan.head.data(), state_->plan.head.size());
     }
     stream_writer(sink_function sink, std::vector<tensor_decl> tensors, metadata_ref metadata = {},

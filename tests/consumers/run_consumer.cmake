@@ -100,10 +100,15 @@ if(MODE STREQUAL "install")
     "${PREFIX}/share/cmake/safetensors/safetensorsConfigVersion.cmake"
     "${PREFIX}/share/cmake/safetensors/safetensorsTargets.cmake"
     "${PREFIX}/share/pkgconfig/safetensors.pc")
-  file(READ "${PREFIX}/share/cmake/safetensors/safetensorsTargets.cmake" targets)
-  if(targets MATCHES "INTERFACE_COMPILE_(OPTIONS|DEFINITIONS)")
-    message(FATAL_ERROR "installed safetensorsTargets.cmake sets compile options/definitions")
-  endif()
+  # safetensorsTargets.cmake, and safetensorsCudaTargets.cmake when built with CUDA.
+  file(GLOB exported "${PREFIX}/share/cmake/safetensors/safetensors*Targets.cmake")
+  foreach(path IN LISTS exported)
+    file(READ "${path}" targets)
+    if(targets MATCHES "INTERFACE_COMPILE_(OPTIONS|DEFINITIONS)")
+      message(FATAL_ERROR "installed ${path} sets compile options or definitions")
+    endif()
+    message(STATUS "ok: no compile options or definitions in ${path}")
+  endforeach()
 
 elseif(MODE MATCHES "^(find_package|add_subdirectory|fetchcontent)$")
   set(args ${common_args}
@@ -146,7 +151,10 @@ elseif(MODE MATCHES "^(find_package|add_subdirectory|fetchcontent)$")
   run_consumer_binary("${exe}")
 
 elseif(MODE STREQUAL "pkgconfig")
-  find_program(PKG_CONFIG_EXECUTABLE NAMES pkg-config pkgconf REQUIRED)
+  find_program(PKG_CONFIG_EXECUTABLE NAMES pkg-config pkgconf)
+  if(NOT PKG_CONFIG_EXECUTABLE)
+    message(FATAL_ERROR "pkg-config not found")
+  endif()
   set(path "${PREFIX}/share/pkgconfig")
   if(DEFINED ENV{PKG_CONFIG_PATH} AND NOT "$ENV{PKG_CONFIG_PATH}" STREQUAL "")
     string(APPEND path ":$ENV{PKG_CONFIG_PATH}")

@@ -4,6 +4,7 @@
 // show up as wrong bytes.
 #include <doctest/doctest.h>
 
+#include <safetensors/detail/cuda_direct_io.hpp>
 #include <safetensors/detail/cuda_staging.hpp>
 
 #include <atomic>
@@ -13,6 +14,10 @@
 #include <cstdint>
 #include <cstring>
 #include <deque>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <new>
 #include <mutex>
 #include <random>
 #include <thread>
@@ -344,3 +349,50 @@ TEST_CASE("pipeline: cancel from the progress callback, and a failing copy") {
         CHECK(std::memcmp(dst.data(), src.data(), src.size()) == 0);
     }
 }
+
+#if defined(__linux__)
+TEST_CASE("direct_file: O_DIRECT blocks up to the end of the file, and a plan run through it") {
+    namespace fs = std::filesystem;
+    const auto src = pattern(5 * 4096 + 123, 13);  // not a whole number of blocks
+    const fs::path path = fs::temp_directory_path() / "safetensors-direct-io-test.bin";
+    {
+        std::ofstream out(path, std::ios::binary | std::ios::trunc);
+        out.write(reinterpret_cast<const char*>(src.data()), static_cast<std::streamsize>(src.size()));
+    }
+    auto file = std::make_shared<const safetensors::detail::direct_file>(path.string());
+    if (!file->is_open()) {
+        MESSAGE("the file system of " << path << " refuses O_DIRECT: nothing to test");
+        fs::remove(path);
+        return;
+    }
+    CHECK(file->size() == src.size());
+    constexpr std::align_val_t page{4096};
+    std::unique_ptr<std::byte, void (*)(std::byte*)> buffer(
+        static_cast<std::byte*>(::operator new(8 * 4096, page)), [](std::byte* p) { ::operator delete(p, page); });
+    file->read_aligned(0, buffer.get(), 8 * 4096);  // past the end: stops there
+    CHECK(std::memcmp(buffer.get(), src.data(), src.size()) == 0);
+    file->read_aligned(4 * 4096, buffer.get(), 4096);  // a whole block, then the short one
+    CHECK(std::memcmp(buffer.get(), src.data() + 4 * 4096, 4096) == 0);
+
+    // Through a source (the header path): any offset and length.
+    const safetensors::detail::direct_source source(file);
+    std::vector<std::byte> some(5000);
+    source.read_at(4000, some.data(), some.size());
+    CHECK(std::memcmp(some.data(), src.data() + 4000, some.size()) == 0);
+    CHECK_THROWS_AS(source.read_at(src.size() - 10, some.data(), 11), safetensors::error);
+
+    // A block plan run by the pipeline with O_DIRECT reads into page-aligned slots.
+    const layout l{{{5, 0, 700}, {705, 768, 9000}, {12000, 10240, 8603}}, 10240 + 8603};
+    const staging::plan p = staging::block_plan(l.pieces, 8192, 4096);
+    staging::ring ring(buffer.get(), 8192, 4);
+    std::vector<std::byte> dst(l.dst_size);
+    host_backend backend(dst.data());
+    staging::pipeline<host_backend> pipe(
+        p, ring, [&](std::uint64_t offset, void* out, std::size_t n) { file->read_aligned(offset, out, n); }, backend,
+        3);
+    pipe.run({});
+    backend.drain();
+    check_pieces(dst, src, l);
+    fs::remove(path);
+}
+#endif

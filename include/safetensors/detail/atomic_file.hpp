@@ -102,7 +102,9 @@ inline constexpr std::size_t max_write_chunk = std::size_t{1} << 30;
 // the destructor if it was not committed.
 class atomic_file {
 public:
-    explicit atomic_file(std::string target) : target_(std::move(target)) {
+    // early_writeback and drop_behind are Linux hints (see the POSIX version); ignored here.
+    explicit atomic_file(std::string target, bool /*early_writeback*/ = false, bool /*drop_behind*/ = false)
+        : target_(std::move(target)) {
         const temp_location where = split_target(target_);
         for (int attempt = 0;; ++attempt) {
             temp_ = utf8_to_wide(temp_name(where));
@@ -175,7 +177,13 @@ class atomic_file {
 public:
     // The temporary file is created with O_EXCL (it never opens, or follows a symlink to, an
     // existing file) and mode 0666, so the umask decides its permissions as for any new file.
-    explicit atomic_file(std::string target) : target_(std::move(target)) {
+    // early_writeback: start writing dirty pages to disk while the caller still produces
+    // data (the caller will fsync anyway), instead of all of them at the fsync.
+    // drop_behind: also drop written-back pages from the page cache behind the writer, so a
+    // file larger than memory neither fills the cache nor evicts other data. Both are Linux
+    // hints (sync_file_range, posix_fadvise); elsewhere they do nothing.
+    explicit atomic_file(std::string target, bool early_writeback = false, bool drop_behind = false)
+        : target_(std::move(target)), early_writeback_(early_writeback || drop_behind), drop_behind_(drop_behind) {
         const temp_location where = split_target(target_);
         folder_ = where.folder;
         for (int attempt = 0;; ++attempt) {
@@ -213,13 +221,17 @@ public:
             p += done;
             offset += static_cast<std::uint64_t>(done);
             size -= static_cast<std::size_t>(done);
+            unsynced_ += static_cast<std::uint64_t>(done);
         }
+        if (offset > written_end_) written_end_ = offset;
+        start_writeback();
     }
 
     // fsync (when sync) and close the temporary file, rename it over the target, then fsync the
     // folder so the rename itself survives a crash. Any failure before the rename leaves the
     // target untouched (the destructor removes the temporary file).
     void commit(bool sync) {
+        if (deferred_error_ != 0) throw_write_error(deferred_error_, "cannot write", target_);
         if (sync && ::fsync(fd_) != 0) throw_write_error(errno, "cannot flush", target_);
         const int fd = fd_;
         fd_ = -1;
@@ -242,6 +254,33 @@ public:
     }
 
 private:
+    // Every writeback_window bytes, asks the kernel to start writing the file's dirty pages
+    // (SYNC_FILE_RANGE_WRITE alone waits for nothing). The page-cache copy and the disk then
+    // overlap and the final fsync has little left, so a durable write of a large file runs at
+    // about the speed of the disk. With drop_behind, everything below the previous round's end
+    // (which has had a whole window's time to reach the disk) is waited for and dropped from
+    // the cache: at most about two windows of the file stay cached. A waiting sync_file_range
+    // consumes a writeback error that fsync would otherwise report, so one is kept for commit.
+    void start_writeback() noexcept {
+        constexpr std::uint64_t writeback_window = std::uint64_t{32} << 20;
+        if (!early_writeback_ || unsynced_ < writeback_window) return;
+        unsynced_ = 0;
+#if defined(__linux__) && defined(SYNC_FILE_RANGE_WRITE)
+        if (drop_behind_ && previous_round_end_ > 0) {
+            const auto end = static_cast<off_t>(previous_round_end_);
+            if (::sync_file_range(fd_, 0, end,
+                                  SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER) != 0) {
+                if (deferred_error_ == 0) deferred_error_ = errno;
+            } else {
+                (void)::posix_fadvise(fd_, 0, end, POSIX_FADV_DONTNEED);
+            }
+        }
+        if (::sync_file_range(fd_, 0, 0, SYNC_FILE_RANGE_WRITE) != 0 && deferred_error_ == 0)  // 0, 0: whole file
+            deferred_error_ = errno;
+        previous_round_end_ = written_end_;
+#endif
+    }
+
     // The target already holds the new contents, so a failure here cannot be undone; an I/O
     // error is still reported (the rename may not survive a crash), saying the file was
     // replaced. File systems without fsync on folders (EINVAL, ENOTSUP) and folders we may not
@@ -265,6 +304,12 @@ private:
     std::string temp_;    // empty once renamed or removed
     std::string folder_;
     int fd_ = -1;
+    bool early_writeback_ = false;
+    bool drop_behind_ = false;
+    std::uint64_t unsynced_ = 0;            // bytes written since the last writeback round
+    std::uint64_t written_end_ = 0;         // the highest offset written so far
+    std::uint64_t previous_round_end_ = 0;  // written_end_ at the last writeback round
+    int deferred_error_ = 0;                // a write-back error seen by sync_file_range
 };
 
 #endif

@@ -55,18 +55,17 @@ public:
     // past the end of the file (the last block of a plan does): the read stops there.
     void read_aligned(std::uint64_t offset, void* destination, std::size_t length) const {
         auto* out = static_cast<char*>(destination);
-        while (length > 0) {
+        while (length > 0 && offset < size_) {
             const std::size_t ask = length > (std::size_t{1} << 30) ? (std::size_t{1} << 30) : length;
             const ssize_t got = ::pread(fd_.fd, out, ask, static_cast<off_t>(offset));
             if (got < 0) {
                 if (errno == EINTR) continue;
                 throw_errno(errno, "cannot read (O_DIRECT)", path_);
             }
-            if (got == 0) {
-                if (offset >= size_) return;
+            if (got == 0)
                 throw_error(errc::short_read, "unexpected end of file in " + quote(path_) + " at offset " +
                                                   std::to_string(offset) + " (did the file shrink after it was opened?)");
-            }
+            // A short read ends at the end of the file (the next offset would be unaligned).
             out += got;
             offset += static_cast<std::uint64_t>(got);
             length -= static_cast<std::size_t>(got);
