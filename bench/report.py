@@ -52,6 +52,10 @@ PAIRS: List[Pair] = [
     Pair("BM_SliceShard", "BM_SliceShardMemcpyBaseline", 0.5,
          "copy_to() of shard(-1, 3, 8), 32 MiB in 4 KiB runs, vs one memcpy of 32 MiB; "
          "ratio = slice throughput / memcpy throughput", speed=True),
+    Pair("BM_Save", "BM_WriteLoop", 0.9,
+         "save() of a 1 GiB file of 64 tensors vs a plain write() loop of the same bytes to the "
+         "same folder, both ending with fsync (argument 0: new file, 1: replacing one); "
+         "ratio = save throughput / write-loop throughput", speed=True),
     Pair("BM_ReadAll", "BM_SumBaseline", None,
          "reading every tensor of a file vs summing the same bytes in memory"),
     Pair("BM_LoadOwned", "BM_MemcpyBaseline", None,

@@ -18,23 +18,15 @@
 #endif
 
 #include "support/bytes.hpp"
+#include "support/errors.hpp"
 
 using safetensors::errc;
 using test_support::data_path;
+using test_support::error_of;
 
 namespace {
 
 std::string all_dtypes_path() { return data_path("reference/valid/all_dtypes.safetensors"); }
-
-template <class F>
-safetensors::error_info error_of(F&& f) {
-    try {
-        f();
-    } catch (const safetensors::error& e) {
-        return {e.code(), e.message()};
-    }
-    return {};
-}
 
 // A private temporary folder, removed with its files at the end of the test.
 struct temp_dir {

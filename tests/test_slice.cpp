@@ -23,6 +23,7 @@
 #endif
 
 #include "support/bytes.hpp"
+#include "support/errors.hpp"
 #include "support/sha256.hpp"
 
 using safetensors::all;
@@ -31,22 +32,13 @@ using safetensors::errc;
 using safetensors::index_spec;
 using safetensors::range;
 using test_support::data_path;
+using test_support::error_of;
 
 namespace {
 
 constexpr std::int64_t i64_min = std::numeric_limits<std::int64_t>::min();
 constexpr std::int64_t i64_max = std::numeric_limits<std::int64_t>::max();
 constexpr std::uint64_t u64_max = std::numeric_limits<std::uint64_t>::max();
-
-template <class F>
-safetensors::error_info error_of(F&& f) {
-    try {
-        f();
-    } catch (const safetensors::error& e) {
-        return {e.code(), e.message()};
-    }
-    return {};
-}
 
 safetensors::file slicing_file() { return safetensors::open(data_path("reference/valid/slicing.safetensors")); }
 

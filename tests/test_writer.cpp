@@ -36,25 +36,17 @@
 #endif
 
 #include "support/bytes.hpp"
+#include "support/errors.hpp"
 
 namespace st = safetensors;
 using st::dtype;
 using st::errc;
 using test_support::data_path;
+using test_support::error_of;
 
 namespace {
 
 namespace fs = std::filesystem;
-
-template <class F>
-st::error_info error_of(F&& f) {
-    try {
-        f();
-    } catch (const st::error& e) {
-        return {e.code(), e.message()};
-    }
-    return {};
-}
 
 // A private folder, removed with its contents at the end of the test.
 struct temp_dir {
