@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -130,10 +131,10 @@ inline header_table read_header(const source& src) {
         detail::throw_error(errc::invalid_header_length,
                             "invalid header length: " + std::to_string(n) + " bytes of header after the 8-byte prefix, but " +
                                 detail::quote(src.description()) + " has only " + std::to_string(file_size - 8));
-    std::string json(static_cast<std::size_t>(n), '\0');
-    src.read_at(8, json.data(), json.size());
-    header_table table = parse_header(json, file_size - 8 - n);
-    return table;
+    // Uninitialized on purpose: read_at overwrites every byte (zero-filling 100 MB would not).
+    std::unique_ptr<char[]> json(new char[n == 0 ? 1 : static_cast<std::size_t>(n)]);
+    src.read_at(8, json.get(), static_cast<std::size_t>(n));
+    return parse_header(std::string_view(json.get(), static_cast<std::size_t>(n)), file_size - 8 - n);
 }
 
 } // namespace safetensors

@@ -28,6 +28,10 @@ public:
         table.header_size_ = text.size();
         table.data_size_ = data_size;
         check_bytes(text);
+        // A tensor entry takes at least ~50 bytes of JSON; sizing the pools from that bound
+        // avoids regrowing (and re-faulting) them while parsing large headers.
+        table.entries_.reserve(text.size() / 64);
+        table.names_.reserve(text.size() / 2);
         header_builder builder(table);
         const char* first = text.data();
         bool ok = json::sax_parse(first, first + text.size(), &builder, json::input_format_t::json,
