@@ -431,33 +431,19 @@ void flush_stdout() {
     }
 }
 
-// The tensor's bytes, read in chunks through read_bytes (a file truncated after open gives
-// an error instead of a SIGBUS from the mapping).
-void dump_tensor(const st::tensor_view& view) {
+// The bytes of a tensor_view or a tensor_slice (packed, row-major), read in chunks through
+// read_bytes: read_at on the file, so a file truncated after open gives an error instead of a
+// SIGBUS from the mapping.
+template <class Bytes>
+void dump_bytes(const Bytes& source) {
 #if defined(_WIN32)
     _setmode(_fileno(stdout), _O_BINARY);
 #endif
     constexpr std::size_t chunk = std::size_t(1) << 20;
-    std::vector<unsigned char> buffer(static_cast<std::size_t>(std::min<std::uint64_t>(view.byte_size(), chunk)));
-    for (std::uint64_t done = 0; done < view.byte_size();) {
-        auto n = static_cast<std::size_t>(std::min<std::uint64_t>(view.byte_size() - done, chunk));
-        view.read_bytes(done, buffer.data(), n);
-        write_stdout(buffer.data(), n);
-        done += n;
-    }
-}
-
-// A slice's bytes, packed in row-major order, read in chunks through read_bytes (read_at
-// per run of the file, so a truncated file gives an error, not a SIGBUS).
-void dump_slice(const st::tensor_slice& slice) {
-#if defined(_WIN32)
-    _setmode(_fileno(stdout), _O_BINARY);
-#endif
-    constexpr std::size_t chunk = std::size_t(1) << 20;
-    std::vector<unsigned char> buffer(static_cast<std::size_t>(std::min<std::uint64_t>(slice.byte_size(), chunk)));
-    for (std::uint64_t done = 0; done < slice.byte_size();) {
-        auto n = static_cast<std::size_t>(std::min<std::uint64_t>(slice.byte_size() - done, chunk));
-        slice.read_bytes(done, buffer.data(), n);
+    std::vector<unsigned char> buffer(static_cast<std::size_t>(std::min<std::uint64_t>(source.byte_size(), chunk)));
+    for (std::uint64_t done = 0; done < source.byte_size();) {
+        auto n = static_cast<std::size_t>(std::min<std::uint64_t>(source.byte_size() - done, chunk));
+        source.read_bytes(done, buffer.data(), n);
         write_stdout(buffer.data(), n);
         done += n;
     }
@@ -485,9 +471,9 @@ int run(int argc, char** argv) {
         case mode::dump: {
             st::tensor_view view = f.tensor(opts.tensor_name);  // tensor_not_found before any output
             if (opts.slice)
-                dump_slice(view.slice(*opts.slice));  // a bad SPEC is reported before any output
+                dump_bytes(view.slice(*opts.slice));  // a bad SPEC is reported before any output
             else
-                dump_tensor(view);
+                dump_bytes(view);
             break;
         }
     }
