@@ -1,18 +1,24 @@
-// safetensors-inspect: show what a .safetensors file holds, as a table or as JSON, or copy
-// one tensor's raw bytes to standard output.
+// safetensors-inspect: show what a .safetensors file or a sharded checkpoint holds, as a
+// table or as JSON, or copy one tensor's raw bytes to standard output.
 //
-//   safetensors-inspect FILE                 table of tensors, totals, then the metadata
+//   safetensors-inspect FILE                 table of tensors, summary, then the metadata
 //   safetensors-inspect --json FILE          {"metadata": ..., "tensors": ...} for scripts
+//   safetensors-inspect --sort size|name|offset --filter REGEX FILE
+//                                            order and select the rows (table and JSON)
 //   safetensors-inspect --dump NAME FILE     the tensor's raw little-endian bytes
 //   safetensors-inspect --dump NAME --slice SPEC FILE
 //                                            only the part SPEC selects ("0, :, 1:3")
 //   safetensors-inspect --help
+//
+// FILE may be a model.safetensors.index.json or a folder holding one (or a model.safetensors):
+// every shard is then shown as one table with a SHARD column (a "shard" field in JSON).
 //
 // The file is untrusted input: every name, key and value is escaped before it is printed, so
 // no control character (C0, DEL, C1) from the file reaches the terminal. Output is built in
 // memory and written only once everything has succeeded, so on any error standard output
 // stays empty and standard error holds exactly one line, "error: <message>" (exit status 1).
 #include <safetensors/safetensors.hpp>
+#include <safetensors/index.hpp>
 
 #include <nlohmann/json.hpp>
 
@@ -24,6 +30,7 @@
 #include <exception>
 #include <new>
 #include <optional>
+#include <regex>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -38,20 +45,35 @@ namespace st = safetensors;
 namespace {
 
 const char usage_text[] =
-    "usage: safetensors-inspect [--json] FILE\n"
+    "usage: safetensors-inspect [--json] [--sort KEY] [--filter REGEX] FILE\n"
     "       safetensors-inspect --dump NAME [--slice SPEC] FILE\n"
     "       safetensors-inspect --help\n"
     "\n"
-    "Shows the tensors and metadata of a safetensors file.\n"
+    "Shows the tensors and metadata of a safetensors file or of a sharded checkpoint.\n"
+    "FILE is a .safetensors file, a model.safetensors.index.json (a name ending in\n"
+    "\".json\"), or a folder holding one (or holding a model.safetensors). A sharded\n"
+    "checkpoint is checked first (every shard opened, shards and weight_map agree,\n"
+    "total_size right) and shown as one table with the shard of each tensor.\n"
     "\n"
     "options:\n"
-    "  (none)        a table of the tensors in file order (name, dtype, shape, bytes,\n"
-    "                data offsets), the totals, then the metadata in header order;\n"
-    "                metadata values holding JSON objects or arrays are pretty-printed\n"
+    "  (none)        a table of the tensors (name, dtype, shape, size, data offsets, and\n"
+    "                for an index the shard), then a summary: tensor count, total bytes,\n"
+    "                count and bytes per dtype, the header size (or the shards), then\n"
+    "                the metadata in header order (an index's in key order); metadata\n"
+    "                values holding JSON objects or arrays are pretty-printed. Sizes\n"
+    "                are shown in binary units (\"1.5 MiB\"), totals also in bytes\n"
     "  --json        print {\"metadata\": {...} or null, \"tensors\": {NAME: {\"dtype\": ...,\n"
     "                \"shape\": [...], \"data_offsets\": [begin, end]}}} with metadata in\n"
-    "                header order and tensors in file order (2-space indent, one tensor\n"
-    "                per line)\n"
+    "                header order (2-space indent, one tensor per line); exact byte\n"
+    "                offsets only. For an index, metadata is the index's, each tensor\n"
+    "                has a \"shard\" field, and \"shards\": [names] follows\n"
+    "  --sort KEY    order the rows by KEY: offset (the default: file order, shard by\n"
+    "                shard for an index), name (bytewise), or size (largest first,\n"
+    "                ties in offset order)\n"
+    "  --filter REGEX\n"
+    "                show only tensors whose name contains a match for REGEX\n"
+    "                (ECMAScript syntax, as std::regex; anchor with ^ and $); the\n"
+    "                summary then counts the shown tensors\n"
     "  --dump NAME   write the raw bytes of tensor NAME to standard output, nothing else\n"
     "  --slice SPEC  with --dump: only the elements SPEC selects, in row-major order;\n"
     "                SPEC is Python/torch basic indexing, e.g. \"0, :, 1:3\" or \"..., ::2\"\n"
@@ -68,6 +90,7 @@ struct usage_error {
 };
 
 enum class mode { table, json, dump };
+enum class sort_key { offset, name, size };
 
 struct options {
     mode what = mode::table;
@@ -75,6 +98,8 @@ struct options {
     std::string file;
     std::string tensor_name;  // --dump NAME
     std::optional<std::string> slice;  // --slice SPEC (refines --dump)
+    sort_key sort = sort_key::offset;
+    std::optional<std::string> filter;  // --filter REGEX
 };
 
 // Escapes a string from the file so it can be shown on a terminal: backslash, C0 controls,
@@ -242,55 +267,94 @@ std::string shape_text(st::span<const std::uint64_t> shape) {
     return out + "]";
 }
 
-std::string table_report(const st::file& f, const std::string& path) {
+// "642 B", "37.5 KiB", "1.5 MiB": binary units with one decimal.
+std::string human_size(std::uint64_t bytes) {
+    if (bytes < 1024) return std::to_string(bytes) + " B";
+    static const char* const units[] = {"KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+    double value = static_cast<double>(bytes);
+    std::size_t unit = 0;
+    value /= 1024;
+    // Step up while the value would print as 1024.0 or more.
+    while (value >= 1023.95 && unit + 1 < sizeof units / sizeof units[0]) {
+        value /= 1024;
+        ++unit;
+    }
+    char text[32];
+    std::snprintf(text, sizeof text, "%.1f %s", value, units[unit]);
+    return text;
+}
+
+std::string bytes_text(std::uint64_t bytes) { return std::to_string(bytes) + " bytes (" + human_size(bytes) + ")"; }
+
+// What is shown: one file, or every shard of an index; the rows after --filter and --sort.
+struct listing {
+    std::string path;
+    std::optional<st::file> single;
+    std::optional<st::sharded_file> sharded;
     struct row {
-        std::string cells[5];
+        st::tensor_view view;
+        std::size_t shard;
     };
-    static const char* const headings[5] = {"NAME", "DTYPE", "SHAPE", "BYTES", "DATA_OFFSETS"};
     std::vector<row> rows;
-    rows.reserve(f.size());
-    std::uint64_t total_bytes = 0;
-    for (const auto& view : f) {
-        auto offsets = view.data_offsets();
-        rows.push_back(row{{printable(view.name()), std::string(st::to_string(view.dtype())), shape_text(view.shape()),
-                            std::to_string(view.byte_size()),
-                            "[" + std::to_string(offsets.first) + ", " + std::to_string(offsets.second) + "]"}});
-        total_bytes += view.byte_size();
-    }
-    std::size_t width[5];
-    for (int c = 0; c < 5; ++c) {
-        width[c] = std::string_view(headings[c]).size();
-        for (const auto& r : rows) width[c] = std::max(width[c], display_width(r.cells[c]));
-    }
+    std::size_t total_count = 0;  // before --filter
+    bool filtered = false;
+};
 
-    std::string out;
-    out += "file: " + printable(path) + "\n\n";
-    if (!rows.empty()) {
-        auto line = [&](const std::string (&cells)[5]) {
-            for (int c = 0; c < 5; ++c) {
-                if (c) out += "  ";
-                if (c == 4) out += cells[c];  // last column: no trailing spaces
-                else append_padded(out, cells[c], width[c], c == 3);
-            }
-            out += '\n';
-        };
-        line({headings[0], headings[1], headings[2], headings[3], headings[4]});
-        for (const auto& r : rows) line(r.cells);
-        out += '\n';
-    }
-    const auto& header = f.header();
-    out += "tensors: " + std::to_string(f.size()) + "\n";
-    out += "total bytes: " + std::to_string(total_bytes) + "\n";
-    out += "header size: " + std::to_string(header.header_size()) + " bytes (data starts at byte " +
-           std::to_string(header.data_offset()) + ")\n";
+bool is_sharded_path(const std::string& path) {
+    return st::detail::is_directory(path) || (path.size() >= 5 && path.compare(path.size() - 5, 5, ".json") == 0);
+}
 
-    const st::metadata_map* metadata = f.metadata();
-    if (!metadata) {
-        out += "metadata: none\n";
-        return out;
+listing make_listing(const options& opts) {
+    listing out;
+    out.path = opts.file;
+    if (is_sharded_path(opts.file)) {
+        out.sharded = st::open_sharded(opts.file);
+        out.sharded->validate();  // shards and weight_map agree: listing the shards lists the map
+        for (std::size_t s = 0; s < out.sharded->shard_count(); ++s)
+            for (const st::tensor_view& view : out.sharded->shard(s)) out.rows.push_back({view, s});
+    } else {
+        out.single = st::open(opts.file);
+        for (const st::tensor_view& view : *out.single) out.rows.push_back({view, 0});
     }
-    out += "metadata: " + std::to_string(metadata->size()) + (metadata->size() == 1 ? " entry\n" : " entries\n");
-    for (const auto& [key, value] : *metadata) {
+    out.total_count = out.rows.size();
+    if (opts.filter) {
+        // Compiled before the file is opened (see run), so a bad REGEX is a usage error.
+        const std::regex pattern(*opts.filter, std::regex::ECMAScript);
+        std::vector<listing::row> kept;
+        for (auto& r : out.rows)
+            if (std::regex_search(std::string(r.view.name()), pattern)) kept.push_back(std::move(r));
+        out.rows = std::move(kept);
+        out.filtered = true;
+    }
+    switch (opts.sort) {
+        case sort_key::offset: break;  // already shard by shard, in file order
+        case sort_key::name:
+            std::sort(out.rows.begin(), out.rows.end(),
+                      [](const listing::row& a, const listing::row& b) { return a.view.name() < b.view.name(); });
+            break;
+        case sort_key::size:
+            std::stable_sort(out.rows.begin(), out.rows.end(), [](const listing::row& a, const listing::row& b) {
+                return a.view.byte_size() > b.view.byte_size();
+            });
+            break;
+    }
+    return out;
+}
+
+// A value of an index's metadata for the table: strings quoted and escaped, others as JSON.
+std::string index_value_text(const nlohmann::json& value) {
+    if (!value.is_string()) return value.dump(-1, ' ', /*ensure_ascii=*/true);
+    std::string out = "\"";
+    for (char c : printable(value.get_ref<const std::string&>())) {
+        if (c == '"') out += "\\\"";
+        else out.push_back(c);
+    }
+    return out + "\"";
+}
+
+void append_metadata(std::string& out, const st::metadata_map& metadata) {
+    out += "metadata: " + std::to_string(metadata.size()) + (metadata.size() == 1 ? " entry\n" : " entries\n");
+    for (const auto& [key, value] : metadata) {
         out += "  " + printable(key) + " = ";
         if (auto json = parse_embedded_json(value)) {
             // Continuation lines line up under the key.
@@ -310,14 +374,139 @@ std::string table_report(const st::file& f, const std::string& path) {
         }
         out += '\n';
     }
+}
+
+std::string table_report(const listing& l) {
+    const bool sharded = l.sharded.has_value();
+    const int columns = sharded ? 6 : 5;
+    struct row {
+        std::string cells[6];
+    };
+    static const char* const headings[6] = {"NAME", "DTYPE", "SHAPE", "SIZE", "DATA_OFFSETS", "SHARD"};
+    std::vector<row> rows;
+    rows.reserve(l.rows.size());
+    std::uint64_t total_bytes = 0;
+    struct dtype_total {
+        std::size_t count = 0;
+        std::uint64_t bytes = 0;
+    };
+    std::vector<dtype_total> by_dtype(st::dtype_count);
+    for (const auto& r : l.rows) {
+        const st::tensor_view& view = r.view;
+        auto offsets = view.data_offsets();
+        rows.push_back(row{{printable(view.name()), std::string(st::to_string(view.dtype())), shape_text(view.shape()),
+                            human_size(view.byte_size()),
+                            "[" + std::to_string(offsets.first) + ", " + std::to_string(offsets.second) + "]",
+                            sharded ? printable(l.sharded->shard_names()[r.shard]) : std::string()}});
+        total_bytes += view.byte_size();
+        auto& d = by_dtype[static_cast<std::size_t>(view.dtype())];
+        ++d.count;
+        d.bytes += view.byte_size();
+    }
+    std::size_t width[6];
+    for (int c = 0; c < columns; ++c) {
+        width[c] = std::string_view(headings[c]).size();
+        for (const auto& r : rows) width[c] = std::max(width[c], display_width(r.cells[c]));
+    }
+
+    std::string out;
+    out += (sharded && l.sharded->is_index() ? "index: " : "file: ") + printable(sharded && l.sharded->is_index() ? l.sharded->index_path() : l.path) + "\n\n";
+    if (!rows.empty()) {
+        auto line = [&](const std::string (&cells)[6]) {
+            for (int c = 0; c < columns; ++c) {
+                if (c) out += "  ";
+                if (c == columns - 1) out += cells[c];  // last column: no trailing spaces
+                else append_padded(out, cells[c], width[c], c == 3);
+            }
+            out += '\n';
+        };
+        line({headings[0], headings[1], headings[2], headings[3], headings[4], headings[5]});
+        for (const auto& r : rows) line(r.cells);
+        out += '\n';
+    }
+    out += "tensors: " + std::to_string(l.rows.size());
+    if (l.filtered) out += " of " + std::to_string(l.total_count) + " (--filter)";
+    out += "\ntotal bytes: " + std::to_string(total_bytes) + " (" + human_size(total_bytes) + ")\n";
+    // Per dtype: largest total first, then by name.
+    std::vector<std::size_t> dtypes;
+    for (std::size_t d = 0; d < by_dtype.size(); ++d)
+        if (by_dtype[d].count != 0) dtypes.push_back(d);
+    std::sort(dtypes.begin(), dtypes.end(), [&](std::size_t a, std::size_t b) {
+        if (by_dtype[a].bytes != by_dtype[b].bytes) return by_dtype[a].bytes > by_dtype[b].bytes;
+        return st::to_string(static_cast<st::dtype>(a)) < st::to_string(static_cast<st::dtype>(b));
+    });
+    if (!dtypes.empty()) {
+        out += "by dtype:\n";
+        for (std::size_t d : dtypes) {
+            const auto& t = by_dtype[d];
+            std::string name(st::to_string(static_cast<st::dtype>(d)));
+            name.resize(std::max<std::size_t>(name.size(), 11), ' ');
+            out += "  " + name + " " + std::to_string(t.count) + (t.count == 1 ? " tensor, " : " tensors, ") +
+                   bytes_text(t.bytes) + "\n";
+        }
+    }
+
+    if (!sharded) {
+        const st::file& f = *l.single;
+        const auto& header = f.header();
+        out += "header size: " + std::to_string(header.header_size()) + " bytes (data starts at byte " +
+               std::to_string(header.data_offset()) + ")\n";
+        if (const st::metadata_map* metadata = f.metadata()) append_metadata(out, *metadata);
+        else out += "metadata: none\n";
+        return out;
+    }
+
+    const st::sharded_file& m = *l.sharded;
+    out += "shards: " + std::to_string(m.shard_count()) + "\n";
+    for (std::size_t s = 0; s < m.shard_count(); ++s) {
+        const st::file& f = m.shard(s);
+        std::uint64_t bytes = f.header().data_size();
+        out += "  " + printable(m.shard_names()[s]) + "  " + std::to_string(f.size()) +
+               (f.size() == 1 ? " tensor, " : " tensors, ") + bytes_text(bytes) + "\n";
+    }
+    if (!m.is_index()) {
+        if (const st::metadata_map* metadata = m.metadata()) append_metadata(out, *metadata);
+        else out += "metadata: none\n";
+        return out;
+    }
+    const nlohmann::json* metadata = m.metadata_json();
+    if (!metadata) {
+        out += "metadata: none\n";
+        return out;
+    }
+    out += "metadata: " + std::to_string(metadata->size()) + (metadata->size() == 1 ? " entry\n" : " entries\n");
+    for (auto it = metadata->begin(); it != metadata->end(); ++it)
+        out += "  " + printable(it.key()) + " = " + index_value_text(it.value()) + "\n";
     return out;
 }
 
 // Built by hand rather than through nlohmann::ordered_json, whose inserts are linear (a
 // header can hold a million tensors); strings are escaped by append_json_string.
-std::string json_report(const st::file& f) {
+std::string json_report(const listing& l) {
+    const bool sharded = l.sharded.has_value();
     std::string out = "{\n  \"metadata\": ";
-    if (const st::metadata_map* metadata = f.metadata()) {
+    const bool index_metadata = sharded && l.sharded->is_index();
+    const st::metadata_map* metadata = sharded ? l.sharded->metadata() : l.single->metadata();
+    if (index_metadata) {
+        // The index's own JSON values (numbers stay numbers), ASCII only.
+        const nlohmann::json* values = l.sharded->metadata_json();
+        if (!values) {
+            out += "null";
+        } else if (values->empty()) {
+            out += "{}";
+        } else {
+            out += "{\n";
+            bool first = true;
+            for (auto it = values->begin(); it != values->end(); ++it) {
+                if (!first) out += ",\n";
+                first = false;
+                out += "    ";
+                append_json_string(out, it.key());
+                out += ": " + it.value().dump(-1, ' ', /*ensure_ascii=*/true);
+            }
+            out += "\n  }";
+        }
+    } else if (metadata) {
         if (metadata->empty()) {
             out += "{}";
         } else {
@@ -337,12 +526,13 @@ std::string json_report(const st::file& f) {
         out += "null";
     }
     out += ",\n  \"tensors\": ";
-    if (f.empty()) {
+    if (l.rows.empty()) {
         out += "{}";
     } else {
         out += "{\n";
         bool first = true;
-        for (const auto& view : f) {
+        for (const auto& r : l.rows) {
+            const st::tensor_view& view = r.view;
             if (!first) out += ",\n";
             first = false;
             out += "    ";
@@ -351,12 +541,35 @@ std::string json_report(const st::file& f) {
             out += st::to_string(view.dtype());
             out += "\", \"shape\": " + shape_text(view.shape());
             auto offsets = view.data_offsets();
-            out += ", \"data_offsets\": [" + std::to_string(offsets.first) + ", " + std::to_string(offsets.second) + "]}";
+            out += ", \"data_offsets\": [" + std::to_string(offsets.first) + ", " + std::to_string(offsets.second) + "]";
+            if (sharded) {
+                out += ", \"shard\": ";
+                append_json_string(out, l.sharded->shard_names()[r.shard]);
+            }
+            out += "}";
         }
         out += "\n  }";
     }
+    if (sharded) {
+        out += ",\n  \"shards\": [";
+        const auto& names = l.sharded->shard_names();
+        for (std::size_t s = 0; s < names.size(); ++s) {
+            out += s ? ", " : "";
+            append_json_string(out, names[s]);
+        }
+        out += "]";
+    }
     out += "\n}\n";
     return out;
+}
+
+// A --filter REGEX that std::regex refuses is a usage error, reported before any file is read.
+void check_regex(const std::string& pattern) {
+    try {
+        std::regex compiled(pattern, std::regex::ECMAScript);
+    } catch (const std::regex_error& e) {
+        throw usage_error{"invalid --filter regular expression " + st::detail::quote(pattern) + ": " + e.what()};
+    }
 }
 
 options parse_options(int argc, char** argv) {
@@ -364,6 +577,7 @@ options parse_options(int argc, char** argv) {
     bool json = false;
     std::optional<std::string> dump;
     std::optional<std::string> slice;
+    bool sorted = false;
     std::vector<std::string> positional;
     bool options_done = false;
     for (int i = 1; i < argc; ++i) {
@@ -393,6 +607,17 @@ options parse_options(int argc, char** argv) {
         } else if (auto spec = value_of("--slice")) {
             if (slice) throw usage_error{"option --slice given twice"};
             slice = std::move(*spec);
+        } else if (auto key = value_of("--sort")) {
+            if (sorted) throw usage_error{"option --sort given twice"};
+            sorted = true;
+            if (*key == "offset") opts.sort = sort_key::offset;
+            else if (*key == "name") opts.sort = sort_key::name;
+            else if (*key == "size") opts.sort = sort_key::size;
+            else throw usage_error{"--sort needs size, name or offset, got " + st::detail::quote(*key)};
+        } else if (auto pattern = value_of("--filter")) {
+            if (opts.filter) throw usage_error{"option --filter given twice"};
+            check_regex(*pattern);
+            opts.filter = std::move(*pattern);
         } else {
             throw usage_error{"unknown option " + st::detail::quote(arg) + " (see --help)"};
         }
@@ -400,6 +625,7 @@ options parse_options(int argc, char** argv) {
     if (opts.help) return opts;
     if (json && dump) throw usage_error{"--json and --dump cannot be used together"};
     if (slice && !dump) throw usage_error{"--slice needs --dump NAME"};
+    if (dump && (sorted || opts.filter)) throw usage_error{"--sort and --filter cannot be used with --dump"};
     if (positional.empty()) throw usage_error{"no FILE given (see --help)"};
     if (positional.size() > 1)
         throw usage_error{"expected one FILE, got " + std::to_string(positional.size()) + " arguments (see --help)"};
@@ -456,20 +682,21 @@ int run(int argc, char** argv) {
         flush_stdout();
         return 0;
     }
-    st::file f = st::open(opts.file);
     switch (opts.what) {
         case mode::table: {
-            std::string text = table_report(f, opts.file);
+            std::string text = table_report(make_listing(opts));
             write_stdout(text.data(), text.size());
             break;
         }
         case mode::json: {
-            std::string text = json_report(f);
+            std::string text = json_report(make_listing(opts));
             write_stdout(text.data(), text.size());
             break;
         }
         case mode::dump: {
-            st::tensor_view view = f.tensor(opts.tensor_name);  // tensor_not_found before any output
+            // tensor_not_found (or a broken shard) before any output
+            st::tensor_view view = is_sharded_path(opts.file) ? st::open_sharded(opts.file).tensor(opts.tensor_name)
+                                                               : st::open(opts.file).tensor(opts.tensor_name);
             if (opts.slice)
                 dump_bytes(view.slice(*opts.slice));  // a bad SPEC is reported before any output
             else

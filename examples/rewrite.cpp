@@ -2,7 +2,7 @@
 // its metadata, selecting tensors or aligning its data section.
 //
 //   safetensors-rewrite IN OUT [--set-metadata K=V]... [--drop-metadata K]... [--only NAME]...
-//                       [--align N] [--no-sync]
+//                       [--align N] [--no-sync] [--progress | --no-progress]
 //
 // Without options a canonical IN (one the reference writer made) is reproduced byte for byte;
 // any other valid file comes out in canonical form. Tensor bytes are read in 8 MiB chunks and
@@ -31,6 +31,8 @@
 #if defined(_WIN32)
 #include <fcntl.h>
 #include <io.h>
+#else
+#include <unistd.h>
 #endif
 
 namespace st = safetensors;
@@ -59,6 +61,10 @@ const char usage_text[] =
     "                      reference layout); every reader accepts the padding\n"
     "  --no-sync           skip fsync of the file and its folder: faster, still atomic for\n"
     "                      other processes, but may not survive a power loss\n"
+    "  --progress          show a progress line on standard error (by default it is shown\n"
+    "                      only when standard error is a terminal and IN holds at least\n"
+    "                      64 MiB of tensors); standard output is never touched\n"
+    "  --no-progress       never show it\n"
     "  -h, --help          show this help and exit\n"
     "  --                  end of options (for file names that start with '-')\n"
     "\n"
@@ -80,8 +86,11 @@ struct metadata_edit {
     std::string value;
 };
 
+enum class progress_mode { automatic, on, off };
+
 struct options {
     bool help = false;
+    progress_mode progress = progress_mode::automatic;
     std::string input;
     std::string output;
     std::vector<metadata_edit> edits;
@@ -123,6 +132,10 @@ options parse_options(int argc, char** argv) {
             opts.help = true;
         } else if (arg == "--no-sync") {
             opts.write.sync = false;
+        } else if (arg == "--progress") {
+            opts.progress = progress_mode::on;
+        } else if (arg == "--no-progress") {
+            opts.progress = progress_mode::off;
         } else if (auto kv = value_of("--set-metadata")) {
             const std::size_t eq = kv->find('=');
             if (eq == std::string::npos)
@@ -158,6 +171,72 @@ options parse_options(int argc, char** argv) {
 void write_stdout(const void* data, std::size_t size) {
     if (size != 0 && std::fwrite(data, 1, size, stdout) != size) throw_stdout_error();
 }
+
+bool stderr_is_terminal() {
+#if defined(_WIN32)
+    return _isatty(_fileno(stderr)) != 0;
+#else
+    return ::isatty(2) == 1;
+#endif
+}
+
+// "1.5 GiB": binary units with one decimal.
+std::string human_size(std::uint64_t bytes) {
+    if (bytes < 1024) return std::to_string(bytes) + " B";
+    static const char* const units[] = {"KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+    double value = static_cast<double>(bytes) / 1024;
+    std::size_t unit = 0;
+    while (value >= 1023.95 && unit + 1 < sizeof units / sizeof units[0]) {
+        value /= 1024;
+        ++unit;
+    }
+    char text[32];
+    std::snprintf(text, sizeof text, "%.1f %s", value, units[unit]);
+    return text;
+}
+
+// One line on standard error, redrawn ("\r") each time the percentage changes, ended with a
+// newline when done or before an error message. Never writes to standard output.
+class progress_line {
+public:
+    void start(std::uint64_t total) {
+        total_ = total;
+        active_ = true;
+        draw(0);
+    }
+    void advance(std::uint64_t bytes) {
+        if (!active_) return;
+        done_ += bytes;
+        draw(done_);
+    }
+    // Ends the line (if one is shown), so what follows starts on a fresh line.
+    void finish() noexcept {
+        if (!active_) return;
+        active_ = false;
+        std::fputs("\n", stderr);
+        std::fflush(stderr);
+    }
+
+private:
+    void draw(std::uint64_t done) {
+        const int percent = total_ == 0 ? 100 : static_cast<int>(static_cast<double>(done) * 100.0 / static_cast<double>(total_));
+        if (percent == shown_) return;
+        shown_ = percent;
+        const int filled = percent / 5;
+        std::string line = "\rrewriting [" + std::string(static_cast<std::size_t>(filled), '#') +
+                           std::string(static_cast<std::size_t>(20 - filled), ' ') + "] " + std::to_string(percent) + "% " +
+                           human_size(done) + " of " + human_size(total_) + "   ";
+        std::fputs(line.c_str(), stderr);
+        std::fflush(stderr);
+    }
+
+    std::uint64_t total_ = 0;
+    std::uint64_t done_ = 0;
+    int shown_ = -1;
+    bool active_ = false;
+};
+
+progress_line progress;  // global so main() can end the line before an error
 
 int run(int argc, char** argv) {
     const options opts = parse_options(argc, argv);
@@ -209,6 +288,13 @@ int run(int argc, char** argv) {
 
     // In the order the writer asks for; read_bytes goes through pread, so a file truncated
     // while we copy gives an error instead of a SIGBUS.
+    std::uint64_t total = 0;
+    for (std::size_t i = 0; i < writer->size(); ++i) total += writer->tensor(i).byte_size();
+    constexpr std::uint64_t large_file = std::uint64_t{64} << 20;
+    if (opts.progress == progress_mode::on ||
+        (opts.progress == progress_mode::automatic && total >= large_file && stderr_is_terminal()))
+        progress.start(total);
+
     constexpr std::uint64_t chunk = std::uint64_t{8} << 20;
     std::vector<std::byte> buffer;
     for (std::size_t i = 0; i < writer->size(); ++i) {
@@ -222,14 +308,17 @@ int run(int argc, char** argv) {
             view.read_bytes(done, buffer.data(), n);
             writer->write(i, buffer.data(), n);
             done += n;
+            progress.advance(n);
         }
     }
     writer->commit();
+    progress.finish();
     if (opts.output == "-" && (std::fflush(stdout) != 0 || std::ferror(stdout))) throw_stdout_error();
     return 0;
 }
 
 void report(const std::string& message) {
+    progress.finish();
     // Library messages quote names with control characters escaped, so this stays one line.
     const std::string line = "error: " + message + "\n";
     std::fwrite(line.data(), 1, line.size(), stderr);

@@ -2,24 +2,30 @@
 # Installs the Debian/Ubuntu packages this project needs, and only the missing ones.
 #   scripts/install-deps.sh          everything scripts/test.sh needs
 #   scripts/install-deps.sh build    just enough to build the library and its tools (demo)
+#   scripts/install-deps.sh bench    the benchmarks, their chart and the torch comparison
 # Runs apt-get as root, or through sudo; otherwise prints the command to run and fails.
 set -euo pipefail
 
 build_packages=(cmake make g++ nlohmann-json3-dev)
 test_packages=(
     "${build_packages[@]}"
-    clang libclang-rt-14-dev   # stage 2: clang++ with ASan/UBSan
+    clang libclang-rt-14-dev   # stages 2, 5, 6: clang++ with ASan/UBSan, TSan, libFuzzer
     doctest-dev                # unit tests
     libbenchmark-dev           # benchmarks
     g++-mingw-w64-x86-64       # stage 3: Windows compile-only check
-    g++-multilib               # stage 4: 32-bit compile-only check
+    g++-multilib               # stage 4: 32-bit build and unit tests
     pkg-config                 # pkg-config consumer test
+    libdlpack-dev              # DLPack export tests (dlpack.hpp)
+    libopenmpi-dev openmpi-bin # MPI tensor-parallel example and its test
 )
+# For the benchmark chart and the comparison with torch (not needed by the tests).
+bench_packages=(python3-matplotlib python3-torch)
 
 case "${1:-all}" in
     build) wanted=("${build_packages[@]}") ;;
     all | test) wanted=("${test_packages[@]}") ;;
-    *) echo "usage: $0 [build|all]" >&2; exit 2 ;;
+    bench) wanted=("${build_packages[@]}" libbenchmark-dev "${bench_packages[@]}") ;;
+    *) echo "usage: $0 [build|all|bench]" >&2; exit 2 ;;
 esac
 
 if ! command -v dpkg >/dev/null 2>&1; then

@@ -5,8 +5,14 @@
 #   2. clang++, C++20, ASan+UBSan (any finding fatal): tests and examples (no CUDA);
 #      ctest without the consumer tests
 #   3. MinGW-w64 compile-only check of the public API
-#   4. 32-bit (g++ -m32) compile-only check of the public API
-# Each stage builds in its own folder under build/, with -j2 (JOBS=N to change).
+#   4. 32-bit (g++ -m32, -O1, -Werror): the public-API compile check, then the unit tests
+#      built and run (ctest -L unit; the tools they call are built 32-bit too)
+#   5. clang++ ThreadSanitizer: tests/test_threads.cpp (8 threads on one open file, map and
+#      read mode; concurrent saves), any report fatal
+#   6. fuzz smoke: the libFuzzer targets in tests/fuzz, built with clang++, each run for
+#      FUZZ_SMOKE_SECONDS (default 20) on the reference fixtures (tests/fuzz/run.sh)
+# Each stage builds in its own folder under build/, with -j2 (JOBS=N to change); the summary
+# at the end prints each stage's time (all six: about 15 minutes on 2 cores).
 # Arguments pick stages: scripts/test.sh 2 4 runs stages 2 and 4 only.
 set -euo pipefail
 
@@ -60,15 +66,48 @@ clang_sanitize() {
     )
 }
 
+m32_tests() {
+    tests/compile/check.sh m32
+    local dir=build/gcc-m32
+    cmake -S . -B "$dir" \
+        -DCMAKE_CXX_COMPILER="${CXX_M32:-g++}" -DCMAKE_CXX_FLAGS="-m32" \
+        -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_FLAGS_RELEASE="-O1 -DNDEBUG" \
+        -DSAFETENSORS_BUILD_TESTS=ON -DSAFETENSORS_BUILD_EXAMPLES=ON \
+        -DSAFETENSORS_BUILD_BENCHMARKS=OFF -DSAFETENSORS_WERROR=ON -DSAFETENSORS_SANITIZE= \
+        -DSAFETENSORS_TEST_CONSUMERS=OFF -DSAFETENSORS_CUDA=OFF
+    cmake --build "$dir" --target safetensors-tests -j "$jobs"
+    (cd "$dir" && ctest --output-on-failure -j "$jobs" -L unit)
+}
+
+# One translation unit and doctest's main: much faster than a TSan build of every test file.
+thread_sanitizer() {
+    local dir=build/clang-tsan
+    mkdir -p "$dir/tmp"
+    "${CXX_CLANG:-clang++}" -std=c++17 -O1 -g -fsanitize=thread -fno-omit-frame-pointer \
+        -Wall -Wextra -Wpedantic -Werror -pthread -Iinclude \
+        -DSAFETENSORS_TEST_DATA_DIR="\"$root/tests/data\"" -DSAFETENSORS_TEST_TMP_DIR="\"$root/$dir/tmp\"" \
+        tests/main.cpp tests/test_threads.cpp -o "$dir/test-threads"
+    TSAN_OPTIONS="halt_on_error=1:abort_on_error=1:second_deadlock_stack=1" "$dir/test-threads" --no-version
+}
+
+fuzz_smoke() {
+    local seconds="${FUZZ_SMOKE_SECONDS:-20}" target
+    for target in $(cd tests/fuzz && ls fuzz_*.cpp | sed 's/^fuzz_//; s/\.cpp$//'); do
+        FUZZ_BUILD_DIR=build/fuzz FUZZ_BUILD_TARGET=fuzzers FUZZ_JOBS="$jobs" tests/fuzz/run.sh "$target" "$seconds" "build/fuzz-runs/smoke-$target"
+    done
+}
+
 wanted=("$@")
-[[ ${#wanted[@]} -eq 0 ]] && wanted=(1 2 3 4)
+[[ ${#wanted[@]} -eq 0 ]] && wanted=(1 2 3 4 5 6)
 for n in "${wanted[@]}"; do
     case "$n" in
         1) stage "1 g++ C++17 Release -Werror" gcc_release ;;
         2) stage "2 clang++ C++20 ASan+UBSan" clang_sanitize ;;
         3) stage "3 MinGW-w64 compile-only" tests/compile/check.sh mingw ;;
-        4) stage "4 32-bit compile-only" tests/compile/check.sh m32 ;;
-        *) echo "test.sh: no stage '$n' (stages: 1 2 3 4)" >&2; exit 2 ;;
+        4) stage "4 32-bit (-m32) unit tests" m32_tests ;;
+        5) stage "5 clang++ ThreadSanitizer" thread_sanitizer ;;
+        6) stage "6 fuzz smoke (libFuzzer)" fuzz_smoke ;;
+        *) echo "test.sh: no stage '$n' (stages: 1 2 3 4 5 6)" >&2; exit 2 ;;
     esac
 done
 

@@ -391,7 +391,8 @@ TEST_CASE("inspect: table mode") {
         previous = at;
     }
     CHECK(r.out.find("tensors: 4\n") != std::string::npos);
-    CHECK(r.out.find("total bytes: 642\n") != std::string::npos);
+    // Totals: exact bytes and binary units (changed with the summary: was "total bytes: 642").
+    CHECK(r.out.find("total bytes: 642 (642 B)\n") != std::string::npos);
     CHECK(r.out.find("header size: 840 bytes") != std::string::npos);
 
     // Metadata: ss_tag_frequency holds JSON in a string and is pretty-printed (2-space
@@ -472,7 +473,8 @@ TEST_CASE("inspect: usage and lookup errors") {
             run_result r = run_tool({flag});
             CHECK(r.status == 0);
             CHECK(r.err.empty());
-            for (const char* option : {"--json", "--dump NAME", "--help"})
+            for (const char* option : {"--json", "--dump NAME", "--slice SPEC", "--sort KEY", "--filter REGEX", "--help",
+                                       "index.json", "folder"})
                 CHECK_MESSAGE(r.out.find(option) != std::string::npos, option);
         }
     }
@@ -495,6 +497,11 @@ TEST_CASE("inspect: usage and lookup errors") {
             {"--dump"},                         // --dump without NAME
             {"--json", "--dump", "x", lora},    // conflicting modes
             {"--dump", "a", "--dump", "b", lora},
+            {"--sort", "bytes", lora},          // not a sort key
+            {"--sort", "name", "--sort", "size", lora},
+            {"--filter", "(", lora},            // not a regular expression
+            {"--dump", "x", "--filter", "x", lora},
+            {"--dump", "x", "--sort", "name", lora},
         };
         for (const auto& args : cases) {
             run_result r = run_tool(args);
@@ -545,6 +552,124 @@ TEST_CASE("inspect: --dump --slice agrees with the reference on every recorded e
     check_error_shape(bad);
     CHECK(bad.err == "error: tensor \"x_f32\": invalid index expression \"1:x\": unexpected \"x\" at offset 2 (expected an integer, "
                      "':', '...' or ',')\n");
+}
+
+TEST_CASE("inspect: a sharded checkpoint is one table") {
+    const std::string folder = reference_dir + "model/gpt2_tiny_sharded";
+    const std::string index = folder + "/model.safetensors.index.json";
+    const std::string single = reference_dir + "model/gpt2_tiny/model.safetensors";
+    json manifest = read_json(reference_dir + "model/manifest.json");
+    json weight_map = read_json(index)["weight_map"];
+
+    for (const std::string& path : {folder, index}) {
+        INFO("path: ", path);
+        run_result r = run_tool({"--json", path});
+        REQUIRE_MESSAGE(r.status == 0, shown(r));
+        CHECK(r.err.empty());
+        ordered_json out = ordered_json::parse(r.out);
+        CHECK(out.begin().key() == "metadata");
+        CHECK(json::parse(out["metadata"].dump()) == json{{"total_parameters", 37120}, {"total_size", 148480}});
+        CHECK(json::parse(out["shards"].dump()) ==
+              json{"model-00001-of-00005.safetensors", "model-00002-of-00005.safetensors", "model-00003-of-00005.safetensors",
+                   "model-00004-of-00005.safetensors", "model-00005-of-00005.safetensors"});
+        const ordered_json& tensors = out["tensors"];
+        REQUIRE(tensors.size() == weight_map.size());
+        std::string previous_shard;
+        for (auto it = tensors.begin(); it != tensors.end(); ++it) {
+            INFO("tensor: ", it.key());
+            const std::string shard = it.value()["shard"].get<std::string>();
+            CHECK(shard == weight_map[it.key()].get<std::string>());
+            CHECK(shard >= previous_shard);  // shard by shard
+            previous_shard = shard;
+            const json& want = manifest["gpt2_tiny_sharded/" + shard]["tensors"][it.key()];
+            CHECK(it.value()["dtype"].get<std::string>() == want["dtype"].get<std::string>());
+            CHECK(json::parse(it.value()["shape"].dump()) == want["shape"]);
+            CHECK(json::parse(it.value()["data_offsets"].dump()) == want["data_offsets"]);
+        }
+    }
+
+    // --dump and --slice through the index give the unsharded file's bytes.
+    for (const char* name : {"transformer.wte.weight", "transformer.h.1.mlp.c_proj.bias"}) {
+        run_result a = run_tool({"--dump", name, folder});
+        run_result b = run_tool({"--dump", name, single});
+        REQUIRE_MESSAGE(a.status == 0, shown(a));
+        CHECK(a.out == b.out);
+        run_result sa = run_tool({"--dump", name, "--slice", "1:3", index});
+        run_result sb = run_tool({"--dump", name, "--slice", "1:3", single});
+        REQUIRE_MESSAGE(sa.status == 0, shown(sa));
+        CHECK(sa.out == sb.out);
+    }
+
+    run_result table = run_tool({folder});
+    REQUIRE_MESSAGE(table.status == 0, shown(table));
+    CHECK(has_line(table.out, "index: " + index));
+    CHECK(table.out.find("NAME                                DTYPE  SHAPE          SIZE  DATA_OFFSETS    SHARD\n") != std::string::npos);
+    CHECK(has_line(table.out, "transformer.wte.weight              F32    [300, 32]  37.5 KiB  [0, 38400]      model-00001-of-00005.safetensors"));
+    CHECK(has_line(table.out, "tensors: 28"));
+    CHECK(has_line(table.out, "total bytes: 148480 (145.0 KiB)"));
+    CHECK(has_line(table.out, "by dtype:"));
+    CHECK(has_line(table.out, "  F32         28 tensors, 148480 bytes (145.0 KiB)"));
+    CHECK(has_line(table.out, "shards: 5"));
+    CHECK(has_line(table.out, "  model-00001-of-00005.safetensors  1 tensor, 38400 bytes (37.5 KiB)"));
+    CHECK(has_line(table.out, "  model-00003-of-00005.safetensors  6 tensors, 33664 bytes (32.9 KiB)"));
+    CHECK(has_line(table.out, "metadata: 2 entries"));
+    CHECK(has_line(table.out, "  total_size = 148480"));
+
+    // A broken checkpoint: one error line, nothing on stdout.
+    run_result missing = run_tool({"--json", reference_dir + "model/gpt2_tiny"});  // no index: the single file
+    CHECK(missing.status == 0);
+    run_result nothing = run_tool({reference_dir + "model/does_not_exist.safetensors.index.json"});
+    check_error_shape(nothing);
+    CHECK(nothing.err == "error: cannot open \"" + reference_dir + "model/does_not_exist.safetensors.index.json\": No such file or directory\n");
+}
+
+TEST_CASE("inspect: --sort and --filter") {
+    const std::string single = reference_dir + "model/gpt2_tiny/model.safetensors";
+    const auto names_of = [](const run_result& r) {
+        std::vector<std::string> names;
+        ordered_json out = ordered_json::parse(r.out);
+        for (auto it = out["tensors"].begin(); it != out["tensors"].end(); ++it) names.push_back(it.key());
+        return names;
+    };
+    const auto f = safetensors::open(single);
+    std::vector<std::string> file_order;
+    for (auto name : f.keys()) file_order.emplace_back(name);
+
+    run_result r = run_tool({"--json", "--sort", "offset", single});
+    REQUIRE_MESSAGE(r.status == 0, shown(r));
+    CHECK(names_of(r) == file_order);
+    r = run_tool({"--json", "--sort=name", single});
+    std::vector<std::string> sorted = file_order;
+    std::sort(sorted.begin(), sorted.end());
+    CHECK(names_of(r) == sorted);
+    r = run_tool({"--json", "--sort", "size", single});
+    std::vector<std::string> by_size = names_of(r);
+    REQUIRE(by_size.size() == file_order.size());
+    CHECK(by_size[0] == "transformer.wte.weight");  // 38400 bytes
+    CHECK(by_size[1] == "transformer.h.0.mlp.c_fc.weight");  // 16384, the first of four in file order
+    for (std::size_t i = 1; i < by_size.size(); ++i)
+        CHECK(f.tensor(by_size[i - 1]).byte_size() >= f.tensor(by_size[i]).byte_size());
+
+    r = run_tool({"--json", "--filter", "^transformer\\.h\\.1\\..*bias$", single});
+    REQUIRE_MESSAGE(r.status == 0, shown(r));
+    CHECK(names_of(r) == std::vector<std::string>{"transformer.h.1.attn.c_attn.bias", "transformer.h.1.attn.c_proj.bias",
+                                                  "transformer.h.1.ln_1.bias", "transformer.h.1.ln_2.bias",
+                                                  "transformer.h.1.mlp.c_fc.bias", "transformer.h.1.mlp.c_proj.bias"});
+    r = run_tool({"--filter", "ln_f", "--sort", "name", single});
+    REQUIRE_MESSAGE(r.status == 0, shown(r));
+    CHECK(has_line(r.out, "tensors: 2 of 28 (--filter)"));
+    CHECK(has_line(r.out, "total bytes: 256 (256 B)"));
+    CHECK(r.out.find("transformer.ln_f.bias ") < r.out.find("transformer.ln_f.weight "));
+    r = run_tool({"--json", "--filter", "no such name", single});
+    CHECK(r.status == 0);
+    CHECK(names_of(r).empty());
+
+    run_result bad = run_tool({"--filter", "(", single});
+    check_error_shape(bad);
+    CHECK(bad.err.rfind("error: invalid --filter regular expression \"(\": ", 0) == 0);
+    bad = run_tool({"--sort", "bytes", single});
+    check_error_shape(bad);
+    CHECK(bad.err == "error: --sort needs size, name or offset, got \"bytes\"\n");
 }
 
 #else  // no tool, or not POSIX

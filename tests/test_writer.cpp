@@ -879,7 +879,9 @@ TEST_CASE("writer: keep_in_cache = false writes the same bytes and leaves little
     // On tmpfs/ramfs the page cache is the storage, so nothing can be dropped.
     struct statfs fs_info {};
     REQUIRE(::statfs(dir.path.c_str(), &fs_info) == 0);
-    const bool memory_fs = fs_info.f_type == 0x01021994 /* TMPFS_MAGIC */ || fs_info.f_type == 0x858458f6 /* RAMFS */;
+    // f_type is a signed word (int on 32-bit hosts): compare its low 32 bits, unsigned.
+    const auto fs_type = static_cast<std::uint32_t>(fs_info.f_type);
+    const bool memory_fs = fs_type == 0x01021994u /* TMPFS_MAGIC */ || fs_type == 0x858458f6u /* RAMFS */;
     if (memory_fs)
         MESSAGE("the test folder is in memory (tmpfs): page-cache residency not checked");
     else

@@ -374,8 +374,10 @@ inline T bit_cast_to(U u) noexcept {
 inline double element_to_double(dtype t, const std::byte* data, std::uint64_t index) {
     using detail::bit_cast_to;
     using detail::load_le;
-    const std::size_t i = static_cast<std::size_t>(index);
-    const auto byte_at = [&](std::size_t k) { return std::to_integer<std::uint8_t>(data[k]); };
+    // Kept 64-bit: F4 packs two elements per byte, so on a 32-bit host an element index can
+    // exceed size_t where the byte offsets computed from it cannot.
+    const std::uint64_t i = index;
+    const auto byte_at = [&](std::uint64_t k) { return std::to_integer<std::uint8_t>(data[static_cast<std::size_t>(k)]); };
     switch (t) {
         case dtype::BOOL:
         case dtype::U8: return byte_at(i);
@@ -386,7 +388,7 @@ inline double element_to_double(dtype t, const std::byte* data, std::uint64_t in
         }
         case dtype::F6_E2M3:
         case dtype::F6_E3M2: {
-            const std::size_t group = i / 4, j = i % 4;
+            const std::uint64_t group = i / 4, j = i % 4;
             const std::uint32_t v = byte_at(3 * group) | (std::uint32_t{byte_at(3 * group + 1)} << 8) |
                                     (std::uint32_t{byte_at(3 * group + 2)} << 16);
             const auto code = static_cast<std::uint8_t>((v >> (6 * j)) & 0x3fu);

@@ -112,8 +112,7 @@ inline header_table parse_header(std::string_view json, std::uint64_t data_size)
     return detail::header_builder::build(json, data_size);
 }
 
-// Reads the length prefix and header of src, copying the header into private memory
-// first (a shared mapping could change while it is parsed), then parses and validates it.
+// Reads the length prefix and header of src, then parses and validates the header.
 inline header_table read_header(const source& src) {
     const std::uint64_t file_size = src.size();
     if (file_size < 8)
@@ -131,10 +130,17 @@ inline header_table read_header(const source& src) {
         detail::throw_error(errc::invalid_header_length,
                             "invalid header length: " + std::to_string(n) + " bytes of header after the 8-byte prefix, but " +
                                 detail::quote(src.description()) + " has only " + std::to_string(file_size - 8));
+    const std::uint64_t data_size = file_size - 8 - n;
+    // Addressable sources (mappings, buffers) are parsed in place, as the reference parses
+    // its mmap: copying a 10 MB header into fresh heap memory costs more page faults than
+    // the parse itself. The parser copies what it keeps, so nothing points into the header.
+    if (src.data() != nullptr)
+        return parse_header(std::string_view(reinterpret_cast<const char*>(src.data()) + 8, static_cast<std::size_t>(n)),
+                            data_size);
     // Uninitialized on purpose: read_at overwrites every byte (zero-filling 100 MB would not).
     std::unique_ptr<char[]> json(new char[n == 0 ? 1 : static_cast<std::size_t>(n)]);
     src.read_at(8, json.get(), static_cast<std::size_t>(n));
-    return parse_header(std::string_view(json.get(), static_cast<std::size_t>(n)), file_size - 8 - n);
+    return parse_header(std::string_view(json.get(), static_cast<std::size_t>(n)), data_size);
 }
 
 } // namespace safetensors

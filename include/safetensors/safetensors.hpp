@@ -14,3 +14,6 @@
 #include "tensor.hpp"
 #include "slice.hpp"
 #include "writer.hpp"
+#include "convert.hpp"
+#include "index.hpp"
+#include "sharded_writer.hpp"

@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "detail/parallel_read.hpp"
 #include "dtype.hpp"
 #include "error.hpp"
 #include "file.hpp"
@@ -19,6 +20,10 @@
 #include "view.hpp"
 
 namespace safetensors {
+
+namespace detail {
+struct tensor_loader;
+}
 
 // A tensor that owns its bytes (64-byte aligned). Movable, not copyable: copies of
 // weights should be deliberate (use clone()).
@@ -49,11 +54,7 @@ public:
     // Reads a view's bytes into a new owned tensor (through read_at, so a file truncated
     // under a mapping gives an error, not a SIGBUS).
     static tensor copy_of(const tensor_view& view) {
-        tensor t;
-        t.name_ = std::string(view.name());
-        t.dtype_ = view.dtype();
-        t.shape_.assign(view.shape().begin(), view.shape().end());
-        t.allocate();
+        tensor t = shaped_like(view);
         view.source()->read_at(view.source_offset(), t.bytes_.get(), static_cast<std::size_t>(t.size_));
         return t;
     }
@@ -102,6 +103,19 @@ public:
     }
 
 private:
+    friend struct detail::tensor_loader;
+
+    // A tensor with the view's name, dtype and shape, its bytes allocated but not yet
+    // written (load() fills them in bulk).
+    static tensor shaped_like(const tensor_view& view) {
+        tensor t;
+        t.name_ = std::string(view.name());
+        t.dtype_ = view.dtype();
+        t.shape_.assign(view.shape().begin(), view.shape().end());
+        t.allocate();
+        return t;
+    }
+
     void allocate() {
         size_ = byte_size_of(dtype_, shape_);
         if (!detail::fits_size_t(size_))
@@ -130,14 +144,38 @@ private:
 // Name -> owned tensor, sorted bytewise like Python's dict from load_file().
 using tensor_map = std::map<std::string, tensor, std::less<>>;
 
-// Every tensor of a file (or of an already opened one) in owned memory.
-inline tensor_map load(const file& f) {
+namespace detail {
+struct tensor_loader {
+    static tensor shaped_like(const tensor_view& view) { return tensor::shaped_like(view); }
+};
+} // namespace detail
+
+struct load_options {
+    // Threads copying bytes into the tensors: 0 picks one per hardware thread (at most 8).
+    // Small files are read on the calling thread whatever this says (a thread per 64 MiB).
+    unsigned threads = 0;
+};
+
+// Every tensor of a file (or of an already opened one) in owned memory. The bytes are read
+// through the source's read_at (pread for files), so a file truncated meanwhile gives an
+// error, never a SIGBUS; large files are read by several threads at once.
+inline tensor_map load(const file& f, const load_options& options = {}) {
     tensor_map out;
-    for (auto view : f) out.emplace(std::string(view.name()), tensor::copy_of(view));
+    std::vector<detail::read_job> jobs;
+    jobs.reserve(f.size());
+    std::uint64_t total = 0;
+    for (auto view : f) {
+        tensor t = detail::tensor_loader::shaped_like(view);
+        if (t.byte_size() != 0)
+            jobs.push_back({view.source_offset(), t.data(), static_cast<std::size_t>(t.byte_size())});
+        total += t.byte_size();
+        out.emplace(std::string(view.name()), std::move(t));
+    }
+    if (!jobs.empty()) detail::parallel_read(*f.source(), jobs, detail::read_threads_for(total, options.threads));
     return out;
 }
-inline tensor_map load(const std::string& path, const open_options& options = {}) {
-    return load(file::open(path, options));
+inline tensor_map load(const std::string& path, const open_options& options = {}, const load_options& how = {}) {
+    return load(file::open(path, options), how);
 }
 
 } // namespace safetensors

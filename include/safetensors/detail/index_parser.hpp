@@ -1,0 +1,335 @@
+// safetensors-hpp: the sharded index's SAX handler and the shard-name check.
+// Included by index.hpp (after index_table is defined); see it for the public entry points.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <map>
+#include <numeric>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "utf8.hpp"
+
+namespace safetensors::detail {
+
+// Why a shard name from an index is not a single plain file name, or nullptr when it is one.
+// Names are joined to the index's folder, so anything that could leave that folder (an
+// absolute path, "..", a separator of either platform, a Windows drive or stream ":") or that
+// the OS would cut short (NUL) is refused.
+inline const char* unsafe_shard_name_reason(std::string_view name) noexcept {
+    if (name.empty()) return "it is empty";
+    if (name.front() == '/' || name.front() == '\\') return "it is an absolute path";
+    if (name == ".") return "it is \".\"";
+    if (name == "..") return "it is \"..\"";
+    if (name.find('/') != std::string_view::npos) return "it contains \"/\"";
+    if (name.find('\\') != std::string_view::npos) return "it contains a backslash";
+    if (name.find('\0') != std::string_view::npos) return "it contains a NUL byte";
+    if (name.find(':') != std::string_view::npos) return "it contains \":\" (a drive or stream separator on Windows)";
+    return nullptr;
+}
+
+// Builds an index_table from nlohmann's SAX events in one pass: the weight_map goes straight
+// into compact vectors (no DOM for what can be millions of entries); only "metadata" (small in
+// practice) is built as a DOM, since callers want it as JSON. Every callback returns false to
+// stop at the first problem, which is kept and thrown once nlohmann returns.
+class index_builder {
+public:
+    using json = nlohmann::json;
+
+    static index_table build(std::string_view text, const std::string& where) {
+        if (text.size() > max_index_size)
+            throw_error(errc::invalid_index, where + " is too large: " + std::to_string(text.size()) +
+                                                 " bytes, the limit is " + std::to_string(max_index_size));
+        check_bytes(text, where);
+        index_table table;
+        table.raw_.assign(text.data(), text.size());
+        index_builder builder(table, where);
+        const char* first = text.data();
+        const bool ok = json::sax_parse(first, first + text.size(), &builder, json::input_format_t::json,
+                                        /*strict=*/true, /*ignore_comments=*/false);
+        if (!ok || builder.failed_) throw_error(builder.failure_code_, builder.failure_);
+        builder.finish();
+        return table;
+    }
+
+    // --- nlohmann SAX interface -------------------------------------------------------
+    bool null() { return value(json(nullptr), "null"); }
+    bool boolean(bool v) { return value(json(v), v ? "true" : "false"); }
+    bool number_integer(json::number_integer_t v) { return value(json(v), std::to_string(v)); }
+    bool number_unsigned(json::number_unsigned_t v) { return value(json(v), std::to_string(v)); }
+    bool number_float(json::number_float_t v, const std::string& text) { return value(json(v), text); }
+    bool binary(json::binary_t&) { return fail(errc::invalid_index, where_ + ": unexpected binary value"); }
+
+    bool string(std::string& v) {
+        if (state_ == state::map_entry) return add_entry(std::move(v));
+        std::string shown = quote(v, 60);
+        return value(json(std::move(v)), shown);
+    }
+
+    bool start_object(std::size_t) {
+        if (!enter()) return false;
+        switch (state_) {
+            case state::top_value: state_ = state::top_object; return true;
+            case state::map_value: state_ = state::map_object; return true;
+            case state::metadata_value:
+                table_.metadata_.emplace(json::object());
+                stack_.push_back(&*table_.metadata_);
+                state_ = state::metadata_tree;
+                return true;
+            case state::metadata_tree: return open_container(json::object());
+            case state::skipping: ++skip_depth_; return true;
+            default: return unexpected("an object");
+        }
+    }
+
+    bool key(std::string& k) {
+        switch (state_) {
+            case state::top_object:
+                if (k == "weight_map" || k == "metadata") {
+                    bool& seen = k == "weight_map" ? map_seen_ : metadata_seen_;
+                    if (seen) return fail(errc::invalid_index, where_ + ": key \"" + k + "\" is given twice");
+                    seen = true;
+                    state_ = k == "weight_map" ? state::map_value : state::metadata_value;
+                    return true;
+                }
+                // Unknown top-level keys are ignored (their nesting still counts).
+                skip_depth_ = 0;
+                state_ = state::skipping;
+                return true;
+            case state::map_object:
+                current_ = std::move(k);
+                state_ = state::map_entry;
+                return true;
+            case state::metadata_tree:
+                if (stack_.back()->contains(k))
+                    return fail(errc::invalid_index, where_ + ": key " + quote(k) + " is given twice in \"metadata\"");
+                pending_key_ = std::move(k);
+                return true;
+            default: return true;  // keys inside a skipped value
+        }
+    }
+
+    bool end_object() {
+        --depth_;
+        switch (state_) {
+            case state::top_object: state_ = state::done; return true;
+            case state::map_object: state_ = state::top_object; return true;
+            case state::metadata_tree: return close_container();
+            case state::skipping: return leave_skipped();
+            default: return true;
+        }
+    }
+
+    bool start_array(std::size_t) {
+        if (!enter()) return false;
+        switch (state_) {
+            case state::metadata_tree: return open_container(json::array());
+            case state::skipping: ++skip_depth_; return true;
+            default: return unexpected("an array");
+        }
+    }
+
+    bool end_array() {
+        --depth_;
+        switch (state_) {
+            case state::metadata_tree: return close_container();
+            case state::skipping: return leave_skipped();
+            default: return true;
+        }
+    }
+
+    bool parse_error(std::size_t position, const std::string&, const nlohmann::detail::exception& e) {
+        if (failed_) return false;  // our own stop, reported already
+        std::string what = e.what();
+        // Drop nlohmann's "[json.exception.parse_error.101] " prefix; keep its explanation.
+        const auto close = what.find("] ");
+        if (close != std::string::npos) what.erase(0, close + 2);
+        return fail(errc::invalid_index, "invalid JSON in " + where_ + " at byte " + std::to_string(position) + ": " + what);
+    }
+
+private:
+    enum class state {
+        top_value, top_object, done,
+        map_value, map_object, map_entry,
+        metadata_value, metadata_tree,
+        skipping,
+    };
+
+    index_builder(index_table& table, const std::string& where) : table_(table), where_(where) {}
+
+    // Bytes nlohmann would misread (a raw NUL ends its input, a BOM is skipped); UTF-8 first.
+    static void check_bytes(std::string_view text, const std::string& where) {
+        const auto* bytes = reinterpret_cast<const unsigned char*>(text.data());
+        const std::size_t bad = find_invalid_utf8(bytes, text.size());
+        if (bad != text.size()) throw_error(errc::invalid_index, "invalid UTF-8 in " + where + " at byte " + std::to_string(bad));
+        if (const void* nul = std::memchr(text.data(), 0, text.size()))
+            throw_error(errc::invalid_index, "invalid JSON in " + where + ": NUL byte at byte " +
+                                                 std::to_string(static_cast<const char*>(nul) - text.data()));
+        if (text.size() >= 3 && bytes[0] == 0xEF && bytes[1] == 0xBB && bytes[2] == 0xBF)
+            throw_error(errc::invalid_index, "invalid JSON in " + where + ": byte order mark at byte 0");
+    }
+
+    bool enter() {
+        if (++depth_ > max_json_depth)
+            return fail(errc::invalid_index, where_ + " nests deeper than " + std::to_string(max_json_depth) + " levels");
+        return true;
+    }
+
+    // A scalar: kept inside "metadata", skipped inside unknown keys, an error elsewhere.
+    bool value(json v, const std::string& shown) {
+        switch (state_) {
+            case state::metadata_value:
+                if (v.is_null()) {  // "metadata": null is the same as no metadata
+                    state_ = state::top_object;
+                    return true;
+                }
+                return unexpected(shown);
+            case state::metadata_tree: return insert(std::move(v)) != nullptr;
+            case state::skipping:
+                if (skip_depth_ == 0) state_ = state::top_object;  // a skipped scalar
+                return true;
+            default: return unexpected(shown);
+        }
+    }
+
+    bool unexpected(const std::string& shown) {
+        switch (state_) {
+            case state::top_value: return fail(errc::invalid_index, where_ + " must be a JSON object, got " + shown);
+            case state::map_value:
+                return fail(errc::invalid_index, where_ + ": \"weight_map\" must be an object, got " + shown);
+            case state::map_entry:
+                return fail(errc::invalid_index, where_ + ": weight_map entry for tensor " + quote(current_) +
+                                                     " must be a string (a shard file name), got " + shown);
+            case state::metadata_value:
+                return fail(errc::invalid_index, where_ + ": \"metadata\" must be an object or null, got " + shown);
+            default: return fail(errc::invalid_index, where_ + ": unexpected value " + shown);
+        }
+    }
+
+    json* insert(json v) {
+        json& parent = *stack_.back();
+        if (parent.is_array()) {
+            parent.push_back(std::move(v));
+            return &parent.back();
+        }
+        json& slot = parent[std::move(pending_key_)];
+        slot = std::move(v);
+        return &slot;
+    }
+    // Pointers into the tree stay valid: only the innermost open container ever grows.
+    bool open_container(json empty) {
+        stack_.push_back(insert(std::move(empty)));
+        return true;
+    }
+    bool close_container() {
+        stack_.pop_back();
+        if (stack_.empty()) state_ = state::top_object;
+        return true;
+    }
+    bool leave_skipped() {
+        if (--skip_depth_ == 0) state_ = state::top_object;
+        return true;
+    }
+
+    bool add_entry(std::string shard) {
+        state_ = state::map_object;
+        if (const char* reason = unsafe_shard_name_reason(shard))
+            return fail(errc::unsafe_shard_name, where_ + ": tensor " + quote(current_) + " names shard " + quote(shard) +
+                                                     ", which is not a plain file name: " + reason);
+        if (table_.names_.size() >= UINT32_MAX) return fail(errc::invalid_index, where_ + ": too many tensors");
+        auto found = shard_ids_.find(shard);
+        std::uint32_t id = 0;
+        if (found != shard_ids_.end()) {
+            id = found->second;
+        } else {
+            id = static_cast<std::uint32_t>(table_.shards_.size());
+            table_.shards_.push_back(shard);
+            shard_ids_.emplace(std::move(shard), id);
+        }
+        table_.names_.push_back(std::move(current_));
+        table_.shard_of_.push_back(id);
+        return true;
+    }
+
+    // After the parse: "weight_map" present, names unique, total_size well-formed.
+    void finish() {
+        if (!map_seen_) throw_error(errc::invalid_index, where_ + " has no \"weight_map\"");
+        auto& t = table_;
+        const std::size_t n = t.names_.size();
+        t.by_name_.resize(n);
+        std::iota(t.by_name_.begin(), t.by_name_.end(), 0u);
+        const auto by_name = [&t](std::uint32_t a, std::uint32_t b) { return t.names_[a] < t.names_[b]; };
+        if (!std::is_sorted(t.by_name_.begin(), t.by_name_.end(), by_name)) std::sort(t.by_name_.begin(), t.by_name_.end(), by_name);
+        for (std::size_t i = 1; i < n; ++i)
+            if (t.names_[t.by_name_[i - 1]] == t.names_[t.by_name_[i]])
+                throw_error(errc::invalid_index,
+                            where_ + ": tensor " + quote(t.names_[t.by_name_[i]]) + " is listed twice in weight_map");
+        // Shards in name order (numeric order for transformers' zero-padded names), not in the
+        // order the sorted weight_map happens to first mention them.
+        std::vector<std::uint32_t> order(t.shards_.size());
+        std::iota(order.begin(), order.end(), 0u);
+        std::sort(order.begin(), order.end(), [&t](std::uint32_t a, std::uint32_t b) { return t.shards_[a] < t.shards_[b]; });
+        std::vector<std::uint32_t> rank(order.size());
+        std::vector<std::string> sorted(order.size());
+        for (std::size_t r = 0; r < order.size(); ++r) {
+            rank[order[r]] = static_cast<std::uint32_t>(r);
+            sorted[r] = std::move(t.shards_[order[r]]);
+        }
+        t.shards_ = std::move(sorted);
+        for (auto& s : t.shard_of_) s = rank[s];
+
+        if (!t.metadata_) return;
+        metadata_map strings;
+        for (auto it = t.metadata_->begin(); it != t.metadata_->end(); ++it)
+            strings.append_unchecked(it.key(), it->is_string() ? it->get<std::string>() : it->dump());
+        strings.build_index();  // keys are unique: checked while parsing
+        t.metadata_strings_ = std::move(strings);
+        const auto total = t.metadata_->find("total_size");
+        if (total == t.metadata_->end()) return;
+        if (!total->is_number_unsigned())
+            throw_error(errc::invalid_index, where_ + ": metadata \"total_size\" must be an unsigned integer, got " +
+                                                 shown(*total));
+        t.total_size_ = total->get<std::uint64_t>();
+    }
+
+    // A JSON value for a message: strings quoted and escaped, others compact, both cut short.
+    static std::string shown(const json& v) {
+        if (v.is_string()) return quote(v.get_ref<const std::string&>(), 60);
+        std::string text = v.dump(-1, ' ', /*ensure_ascii=*/true);
+        if (text.size() > 60) text = text.substr(0, 60) + "...";
+        return text;
+    }
+
+    bool fail(errc code, std::string message) {
+        if (!failed_) {
+            failed_ = true;
+            failure_code_ = code;
+            failure_ = std::move(message);
+        }
+        return false;
+    }
+
+    index_table& table_;
+    const std::string& where_;
+    state state_ = state::top_value;
+    std::size_t depth_ = 0;
+    std::size_t skip_depth_ = 0;
+    bool map_seen_ = false;
+    bool metadata_seen_ = false;
+    std::string current_;                         // the tensor whose shard comes next
+    std::map<std::string, std::uint32_t, std::less<>> shard_ids_;
+    std::vector<json*> stack_;                    // open containers inside "metadata"
+    std::string pending_key_;
+
+    bool failed_ = false;
+    errc failure_code_ = errc::ok;
+    std::string failure_;
+};
+
+} // namespace safetensors::detail

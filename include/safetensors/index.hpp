@@ -1,0 +1,463 @@
+// safetensors-hpp: sharded checkpoints: model.safetensors.index.json and its shard files,
+// opened as one collection of tensors.
+//
+//   auto model = safetensors::open_sharded("path/to/folder");   // or the index file itself
+//   safetensors::tensor_view w = model.tensor("lm_head.weight"); // opens its shard on first use
+//
+// What open checks, eagerly (no shard is touched): the index is at most max_index_size bytes
+// of UTF-8 JSON nested at most max_json_depth levels, an object with a "weight_map" object of
+// tensor name -> shard file name (names unique) and an optional "metadata" object (or null)
+// whose "total_size", when present, is an unsigned integer; every shard name is one plain file
+// name (errc::unsafe_shard_name). Each errors with errc::invalid_index otherwise.
+// What a lookup checks: the shard opens (errc::missing_shard when it does not exist; its own
+// header errors otherwise, naming the shard) and holds the tensor (errc::index_mismatch).
+// What validate() checks on top, opening every shard: every listed tensor is in its shard, no
+// shard holds a tensor the map does not list or lists for another shard (a tensor in two
+// shards), and "total_size" equals the bytes of all tensors (errc::index_mismatch).
+//
+// Shards are opened lazily, at most once each, and thread-safely: any number of threads may
+// look up tensors of any shards at once. Views are tensor_views of the shard's file, so
+// slicing, shard(), copies and CUDA uploads work on them exactly as on a single file's.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <iterator>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#if !defined(_WIN32)
+#include <mutex>
+#endif
+
+#include "detail/index_paths.hpp"
+#include "error.hpp"
+#include "file.hpp"
+#include "header.hpp"
+#include "metadata.hpp"
+#include "source.hpp"
+#include "span.hpp"
+#include "view.hpp"
+
+namespace safetensors {
+
+// The index JSON gets the header's limit: transformers' indexes are kilobytes to a few MB.
+inline constexpr std::uint64_t max_index_size = 100'000'000;
+// The names transformers uses inside a model folder.
+inline constexpr std::string_view index_file_name = "model.safetensors.index.json";
+inline constexpr std::string_view single_file_name = "model.safetensors";
+
+class sharded_file;
+namespace detail {
+class index_builder;
+}
+
+// A parsed, checked index: the weight_map in document order, the distinct shard names
+// sorted, the metadata, and the raw JSON text. Touches no file.
+class index_table {
+public:
+    // Tensors in weight_map order.
+    std::size_t size() const noexcept { return names_.size(); }
+    bool empty() const noexcept { return names_.empty(); }
+    std::string_view name(std::size_t index) const noexcept { return names_[index]; }
+    // Position of the tensor's shard in shards().
+    std::size_t shard_of(std::size_t index) const noexcept { return shard_of_[index]; }
+    // Position (weight_map order) of the tensor called name, O(log n).
+    std::optional<std::size_t> find(std::string_view name) const noexcept {
+        auto it = std::lower_bound(by_name_.begin(), by_name_.end(), name,
+                                   [this](std::uint32_t i, std::string_view n) { return std::string_view(names_[i]) < n; });
+        if (it == by_name_.end() || names_[*it] != name) return std::nullopt;
+        return *it;
+    }
+    // weight_map positions sorted by name (bytewise).
+    span<const std::uint32_t> sorted_indices() const noexcept { return by_name_; }
+
+    // Distinct shard file names, sorted bytewise.
+    const std::vector<std::string>& shards() const noexcept { return shards_; }
+
+    // The "metadata" object as JSON; null when the index has none (or "metadata": null).
+    const nlohmann::json* metadata_json() const noexcept { return metadata_ ? &*metadata_ : nullptr; }
+    // The same as strings, in key order: strings as they are, other values as compact JSON
+    // ("total_size" -> "148480"). Null when the index has no metadata.
+    const metadata_map* metadata() const noexcept { return metadata_strings_ ? &*metadata_strings_ : nullptr; }
+    // metadata "total_size": the bytes of all tensors over all shards, when given.
+    std::optional<std::uint64_t> total_size() const noexcept { return total_size_; }
+    // The index file's text, as read.
+    const std::string& raw_json() const noexcept { return raw_; }
+
+private:
+    friend class detail::index_builder;
+    friend class sharded_file;
+
+    std::vector<std::string> names_;
+    std::vector<std::uint32_t> shard_of_;
+    std::vector<std::uint32_t> by_name_;
+    std::vector<std::string> shards_;
+    std::optional<nlohmann::json> metadata_;
+    std::optional<metadata_map> metadata_strings_;
+    std::optional<std::uint64_t> total_size_;
+    std::string raw_;
+};
+
+} // namespace safetensors
+
+#include "detail/index_parser.hpp"
+
+namespace safetensors {
+
+namespace detail {
+
+// A plain mutex: std::mutex does not exist with MinGW's win32 thread model.
+#if defined(_WIN32)
+class shard_mutex {
+public:
+    void lock() noexcept { ::AcquireSRWLockExclusive(&lock_); }
+    void unlock() noexcept { ::ReleaseSRWLockExclusive(&lock_); }
+
+private:
+    SRWLOCK lock_ = SRWLOCK_INIT;
+};
+#else
+using shard_mutex = std::mutex;
+#endif
+
+// std::lock_guard needs gthreads with MinGW too; this is all it has to do.
+class shard_lock {
+public:
+    explicit shard_lock(shard_mutex& mutex) : mutex_(mutex) { mutex_.lock(); }
+    ~shard_lock() { mutex_.unlock(); }
+    shard_lock(const shard_lock&) = delete;
+    shard_lock& operator=(const shard_lock&) = delete;
+
+private:
+    shard_mutex& mutex_;
+};
+
+// One shard: opened on first use, under its own lock, then read without locking.
+struct shard_slot {
+    std::string name;
+    std::string path;
+    shard_mutex mutex;
+    std::atomic<bool> ready{false};
+    std::optional<file> opened;  // written once, before ready is set (release)
+};
+
+struct sharded_state {
+    index_table index;
+    std::string index_path;  // "" for a single file opened as a collection
+    std::string folder;      // the index's folder as given, with its separator (or "")
+    std::string where;       // how messages name the index
+    open_options options;
+    std::unique_ptr<shard_slot[]> slots;
+    const metadata_map* single_metadata = nullptr;  // a single file's __metadata__
+};
+
+inline bool ends_with(std::string_view text, std::string_view suffix) noexcept {
+    return text.size() >= suffix.size() && text.substr(text.size() - suffix.size()) == suffix;
+}
+
+} // namespace detail
+
+// Parses index JSON held in memory (the text of a model.safetensors.index.json). Throws
+// safetensors::error (invalid_index, unsafe_shard_name); messages call it "index".
+inline index_table parse_index(std::string_view json) { return detail::index_builder::build(json, "index"); }
+
+// Reads and parses the index file at path; messages name it. The size limit is checked before
+// anything is read.
+inline index_table read_index(const std::string& path) {
+    const std::string where = "index " + detail::quote(path);
+    const std::shared_ptr<const source> src = open_source(path);
+    if (src->size() > max_index_size)
+        detail::throw_error(errc::invalid_index, where + " is too large: " + std::to_string(src->size()) +
+                                                     " bytes, the limit is " + std::to_string(max_index_size));
+    std::string text(static_cast<std::size_t>(src->size()), '\0');
+    if (!text.empty()) src->read_at(0, &text[0], text.size());
+    return detail::index_builder::build(text, where);
+}
+
+// A sharded checkpoint as one collection of tensors. Copies share the same state (and the
+// shards opened so far); every member is const and safe to call from any number of threads.
+class sharded_file {
+public:
+    // path is one of:
+    //   - an index file (a name ending in ".json"): its shards are looked up in the folder of
+    //     path as given (a symbolic link is not resolved first);
+    //   - a folder: its model.safetensors.index.json, or else its model.safetensors;
+    //   - any other file: opened as a single safetensors file, a collection of one shard.
+    // options are passed to every shard's open.
+    static sharded_file open(const std::string& path, const open_options& options = {}) {
+        if (detail::is_directory(path)) {
+            const std::string folder = detail::as_folder(path);
+            if (detail::exists(folder + std::string(index_file_name)))
+                return open_index(folder + std::string(index_file_name), options);
+            if (detail::exists(folder + std::string(single_file_name)))
+                return open_single(folder + std::string(single_file_name), options);
+            detail::throw_error(errc::file_not_found, "folder " + detail::quote(path) + " holds neither \"" +
+                                                          std::string(index_file_name) + "\" nor \"" +
+                                                          std::string(single_file_name) + "\"");
+        }
+        if (detail::ends_with(path, ".json")) return open_index(path, options);
+        return open_single(path, options);
+    }
+
+    // A parsed index whose shards are in folder (as given: "" is the current folder).
+    static sharded_file from_index(index_table index, const std::string& folder, const open_options& options = {}) {
+        auto state = make_state(std::move(index), options);
+        state->folder = detail::as_folder(folder);
+        state->where = "index in " + detail::quote(folder.empty() ? std::string(".") : folder);
+        fill_slots(*state);
+        return sharded_file(std::move(state));
+    }
+
+    // Whether this came from an index file (false for a single file opened as a collection).
+    bool is_index() const noexcept { return !state_->index_path.empty(); }
+    // The index file's path as given ("" for a single file), and the folder of the shards.
+    const std::string& index_path() const noexcept { return state_->index_path; }
+    const std::string& folder() const noexcept { return state_->folder; }
+
+    // Number of tensors in the weight_map.
+    std::size_t size() const noexcept { return index().size(); }
+    bool empty() const noexcept { return index().empty(); }
+
+    // Names in weight_map order, and sorted bytewise (Python's keys() order).
+    std::vector<std::string_view> keys() const {
+        std::vector<std::string_view> out;
+        out.reserve(size());
+        for (std::size_t i = 0; i < size(); ++i) out.push_back(index().name(i));
+        return out;
+    }
+    std::vector<std::string_view> sorted_keys() const {
+        std::vector<std::string_view> out;
+        out.reserve(size());
+        for (auto i : index().sorted_indices()) out.push_back(index().name(i));
+        return out;
+    }
+
+    // Whether the weight_map lists name (no shard is opened).
+    bool contains(std::string_view name) const noexcept { return index().find(name).has_value(); }
+
+    // The tensor, from its shard (opened now if needed). Throws tensor_not_found when the
+    // weight_map does not list it; missing_shard, the shard's own open errors, or
+    // index_mismatch when its shard cannot provide it.
+    tensor_view tensor(std::string_view name) const {
+        const auto at = index().find(name);
+        if (!at) detail::throw_error(errc::tensor_not_found, "no tensor named " + detail::quote(name) + " in " + state_->where);
+        return tensor_in_shard(*at);
+    }
+    tensor_view operator[](std::string_view name) const { return tensor(name); }
+    // nullopt when the weight_map does not list name; throws like tensor() when its shard
+    // cannot provide it (that is a broken checkpoint, not an absent tensor).
+    std::optional<tensor_view> find(std::string_view name) const {
+        const auto at = index().find(name);
+        if (!at) return std::nullopt;
+        return tensor_in_shard(*at);
+    }
+    // tensor(), without throwing.
+    result<tensor_view> try_tensor(std::string_view name) const noexcept {
+        return detail::capture([&] { return tensor(name); });
+    }
+    // The index-th tensor in weight_map order.
+    tensor_view tensor_at(std::size_t index) const {
+        if (index >= size())
+            detail::throw_error(errc::out_of_range, "tensor index " + std::to_string(index) + " is out of range (" +
+                                                        std::to_string(size()) + " tensors)");
+        return tensor_in_shard(index);
+    }
+
+    // Shard file names, sorted bytewise (for transformers' names: model-00001-of-..., ...).
+    const std::vector<std::string>& shard_names() const noexcept { return index().shards(); }
+    std::size_t shard_count() const noexcept { return index().shards().size(); }
+    // The path a shard is opened from: the index's folder as given, then the name.
+    const std::string& shard_path(std::size_t shard) const {
+        check_shard(shard);
+        return state_->slots[shard].path;
+    }
+    // The shard's file, opened now if it was not yet.
+    const file& shard(std::size_t shard) const {
+        check_shard(shard);
+        detail::shard_slot& slot = state_->slots[shard];
+        if (!slot.ready.load(std::memory_order_acquire)) {
+            detail::shard_lock lock(slot.mutex);
+            if (!slot.ready.load(std::memory_order_relaxed)) {
+                slot.opened.emplace(open_shard(slot));
+                slot.ready.store(true, std::memory_order_release);
+            }
+        }
+        return *slot.opened;
+    }
+    // Which shard the weight_map puts name in; throws tensor_not_found.
+    std::size_t shard_of(std::string_view name) const { return index().shard_of(position_of(name)); }
+    const std::string& shard_name_of(std::string_view name) const { return shard_names()[shard_of(name)]; }
+    // The file holding name (its shard, opened now if needed).
+    const file& file_for(std::string_view name) const { return shard(shard_of(name)); }
+
+    // The index's "metadata" as strings (see index_table::metadata); for a single file, its
+    // __metadata__. Null when there is none.
+    const metadata_map* metadata() const noexcept {
+        return is_index() ? index().metadata() : state_->single_metadata;
+    }
+    // The index's "metadata" as JSON; null when there is none (always for a single file).
+    const nlohmann::json* metadata_json() const noexcept { return index().metadata_json(); }
+    std::optional<std::uint64_t> total_size() const noexcept { return index().total_size(); }
+    const index_table& index() const noexcept { return state_->index; }
+
+    // Opens every shard and checks that shards and weight_map agree (see the top of this
+    // header). Throws the first problem found.
+    void validate() const {
+        const index_table& table = index();
+        for (std::size_t i = 0; i < table.size(); ++i) tensor_in_shard(i);
+        std::uint64_t total = 0;
+        for (std::size_t s = 0; s < shard_count(); ++s) {
+            const file& f = shard(s);
+            for (const tensor_view& view : f) {
+                const auto at = table.find(view.name());
+                if (!at)
+                    detail::throw_error(errc::index_mismatch, "shard " + detail::quote(shard_names()[s]) + " holds tensor " +
+                                                                  detail::quote(view.name()) + ", which the weight_map of " +
+                                                                  state_->where + " does not list");
+                if (table.shard_of(*at) != s)
+                    detail::throw_error(errc::index_mismatch,
+                                        "tensor " + detail::quote(view.name()) + " is in two shards: " +
+                                            detail::quote(shard_names()[table.shard_of(*at)]) + " (where the weight_map of " +
+                                            state_->where + " puts it) and " + detail::quote(shard_names()[s]));
+                total += view.byte_size();  // cannot overflow: each shard's data fits in its file
+            }
+        }
+        if (table.total_size() && *table.total_size() != total)
+            detail::throw_error(errc::index_mismatch, "metadata \"total_size\" of " + state_->where + " is " +
+                                                          std::to_string(*table.total_size()) + ", but the shards hold " +
+                                                          std::to_string(total) + " bytes of tensors");
+    }
+
+    // Iterates over tensor_views in weight_map order, opening shards as it reaches them.
+    class iterator {
+    public:
+        using iterator_category = std::forward_iterator_tag;
+        using value_type = tensor_view;
+        using difference_type = std::ptrdiff_t;
+        using pointer = void;
+        using reference = tensor_view;
+
+        tensor_view operator*() const { return sharded_file(state_).tensor_in_shard(index_); }
+        iterator& operator++() noexcept {
+            ++index_;
+            return *this;
+        }
+        iterator operator++(int) noexcept {
+            iterator old = *this;
+            ++index_;
+            return old;
+        }
+        friend bool operator==(const iterator& a, const iterator& b) noexcept { return a.index_ == b.index_; }
+        friend bool operator!=(const iterator& a, const iterator& b) noexcept { return a.index_ != b.index_; }
+
+    private:
+        friend class sharded_file;
+        iterator(std::shared_ptr<detail::sharded_state> state, std::size_t index)
+            : state_(std::move(state)), index_(index) {}
+        std::shared_ptr<detail::sharded_state> state_;  // keeps the collection alive
+        std::size_t index_;
+    };
+    iterator begin() const { return iterator(state_, 0); }
+    iterator end() const { return iterator(state_, size()); }
+
+private:
+    explicit sharded_file(std::shared_ptr<detail::sharded_state> state) : state_(std::move(state)) {}
+
+    static std::shared_ptr<detail::sharded_state> make_state(index_table index, const open_options& options) {
+        auto state = std::make_shared<detail::sharded_state>();
+        state->index = std::move(index);
+        state->options = options;
+        return state;
+    }
+    static void fill_slots(detail::sharded_state& state) {
+        const auto& names = state.index.shards();
+        state.slots = std::make_unique<detail::shard_slot[]>(names.size());
+        for (std::size_t i = 0; i < names.size(); ++i) {
+            state.slots[i].name = names[i];
+            state.slots[i].path = state.folder + names[i];
+        }
+    }
+
+    static sharded_file open_index(const std::string& path, const open_options& options) {
+        auto state = make_state(read_index(path), options);
+        state->index_path = path;
+        state->folder = detail::folder_of(path);
+        state->where = "index " + detail::quote(path);
+        fill_slots(*state);
+        return sharded_file(std::move(state));
+    }
+
+    // One file as a collection of one shard: its keys in file order are the weight_map.
+    static sharded_file open_single(const std::string& path, const open_options& options) {
+        file f = file::open(path, options);
+        index_table table;
+        table.names_.reserve(f.size());
+        for (std::size_t i = 0; i < f.size(); ++i) table.names_.emplace_back(f.header().name(i));
+        table.shard_of_.assign(f.size(), 0);
+        const auto sorted = f.header().sorted_indices();
+        table.by_name_.assign(sorted.begin(), sorted.end());
+        const std::string folder = detail::folder_of(path);
+        table.shards_.push_back(path.substr(folder.size()));
+        auto state = make_state(std::move(table), options);
+        state->folder = folder;
+        state->where = detail::quote(path);
+        fill_slots(*state);
+        state->slots[0].opened.emplace(f);
+        state->slots[0].ready.store(true, std::memory_order_release);
+        state->single_metadata = state->slots[0].opened->metadata();
+        return sharded_file(std::move(state));
+    }
+
+    file open_shard(const detail::shard_slot& slot) const {
+        try {
+            return file::open(slot.path, state_->options);
+        } catch (const error& e) {
+            if (e.code() == errc::file_not_found)
+                detail::throw_error(errc::missing_shard, "missing shard " + detail::quote(slot.name) + " of " + state_->where +
+                                                             ": " + e.message());
+            detail::throw_error(e.code(), "shard " + detail::quote(slot.name) + " of " + state_->where + ": " + e.message());
+        }
+    }
+
+    tensor_view tensor_in_shard(std::size_t position) const {
+        const std::size_t s = index().shard_of(position);
+        const std::string_view name = index().name(position);
+        auto view = shard(s).find(name);
+        if (!view)
+            detail::throw_error(errc::index_mismatch, "tensor " + detail::quote(name) + ": the weight_map of " +
+                                                          state_->where + " puts it in shard " +
+                                                          detail::quote(shard_names()[s]) + ", which has no such tensor");
+        return *view;
+    }
+
+    std::size_t position_of(std::string_view name) const {
+        const auto at = index().find(name);
+        if (!at) detail::throw_error(errc::tensor_not_found, "no tensor named " + detail::quote(name) + " in " + state_->where);
+        return *at;
+    }
+    void check_shard(std::size_t shard) const {
+        if (shard >= shard_count())
+            detail::throw_error(errc::out_of_range, "shard index " + std::to_string(shard) + " is out of range (" +
+                                                        std::to_string(shard_count()) + " shards)");
+    }
+
+    std::shared_ptr<detail::sharded_state> state_;
+};
+
+// safetensors::open_sharded(path): a folder, an index file, or a single file. Throws.
+inline sharded_file open_sharded(const std::string& path, const open_options& options = {}) {
+    return sharded_file::open(path, options);
+}
+inline result<sharded_file> try_open_sharded(const std::string& path, const open_options& options = {}) noexcept {
+    return detail::capture([&] { return sharded_file::open(path, options); });
+}
+
+} // namespace safetensors
