@@ -39,6 +39,8 @@ def main() -> int:
         if pair.target is None:
             continue
         for arg, bench, _, ratio in rows:
+            if pair.target_arg is not None and arg != pair.target_arg:
+                continue  # comparison rows: in the table, not the chart
             name = pair.bench + (f"/{arg}" if arg else "") + (f" ({bench.label})" if bench.label else "")
             labels.append(name)
             scores.append(ratio / pair.target if pair.speed else pair.target / ratio)

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds safetensors-bench (Release), runs it with 5 repetitions and refreshes the tables in
+# Builds safetensors-bench (Release), runs it with 10 repetitions, interleaved in random order
+# so that a slow spell of this noisy VM does not land on one side of a pair, and refreshes the tables in
 # bench/README.md from the medians, and the chart bench/ratios.png (needs matplotlib).
 # Extra arguments go to the benchmark binary, e.g.
 #   scripts/bench.sh --benchmark_filter='BM_Open|BM_SaxBaseline'
@@ -16,11 +17,15 @@ cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=Release \
 cmake --build "$dir" --target safetensors-bench safetensors-time-load -j "${JOBS:-2}"
 
 "$dir/bin/safetensors-bench" \
-    --benchmark_repetitions="${REPETITIONS:-5}" \
+    --benchmark_repetitions="${REPETITIONS:-10}" \
+    --benchmark_enable_random_interleaving=true \
     --benchmark_report_aggregates_only=true \
     --benchmark_out="$dir/results.json" --benchmark_out_format=json \
     "$@"
-python3 bench/report.py "$dir/results.json" --readme bench/README.md
+# The writer's rows come from their own (long) run, kept in bench/results-writer.json.
+extra=()
+[[ -f bench/results-writer.json ]] && extra=(bench/results-writer.json)
+python3 bench/report.py "$dir/results.json" "${extra[@]}" --readme bench/README.md
 
 # Debian's python3 has matplotlib/torch from apt; a python3 earlier on PATH may not.
 pick_python() {
@@ -33,7 +38,7 @@ pick_python() {
     return 1
 }
 if py="$(pick_python matplotlib)"; then
-    "$py" bench/chart.py "$dir/results.json" bench/ratios.png
+    "$py" bench/chart.py "$dir/results.json" "${extra[@]}" bench/ratios.png
 else
     echo "bench.sh: matplotlib not found (apt install python3-matplotlib): chart not redrawn" >&2
 fi

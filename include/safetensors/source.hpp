@@ -16,6 +16,7 @@
 
 #include "error.hpp"
 #include "detail/checked.hpp"
+#include "detail/parallel_read.hpp"
 
 #if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #if !defined(_WIN32)
@@ -301,8 +302,13 @@ public:
         if (size_ == 0) return;  // mmap of 0 bytes fails; the header check reports it
         auto length = static_cast<std::size_t>(size_);
         if (options.mode == open_mode::read) {
+            // Several threads for large files: one cannot copy out of the page cache at
+            // memory speed (see load()).
             owned_ = allocate_aligned(length);
-            do_read_at(0, owned_.get(), length);
+            auto read = [this](std::uint64_t offset, std::byte* destination, std::size_t n) {
+                do_read_at(offset, destination, n);
+            };
+            parallel_read(read, {{0, owned_.get(), length}}, read_threads_for(size_, 0));
             data_ = owned_.get();
             return;
         }

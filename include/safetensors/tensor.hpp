@@ -171,7 +171,11 @@ inline tensor_map load(const file& f, const load_options& options = {}) {
         total += t.byte_size();
         out.emplace(std::string(view.name()), std::move(t));
     }
-    if (!jobs.empty()) detail::parallel_read(*f.source(), jobs, detail::read_threads_for(total, options.threads));
+    const auto& src = *f.source();
+    auto read = [&src](std::uint64_t offset, std::byte* destination, std::size_t length) {
+        src.read_at(offset, destination, length);
+    };
+    if (!jobs.empty()) detail::parallel_read(read, jobs, detail::read_threads_for(total, options.threads));
     return out;
 }
 inline tensor_map load(const std::string& path, const open_options& options = {}, const load_options& how = {}) {

@@ -106,7 +106,7 @@ public:
     bool key(std::string& k) {
         switch (state_) {
             case state::top_object:
-                if (k == "__metadata__") {
+                if (std::string_view(k) == "__metadata__") {
                     if (metadata_seen_) return fail(errc::invalid_metadata, "duplicate key \"__metadata__\" in header");
                     metadata_seen_ = true;
                     state_ = state::metadata_entry;
@@ -256,7 +256,8 @@ private:
         return true;
     }
 
-    bool begin_field(const std::string& k) {
+    bool begin_field(const std::string& key) {
+        const std::string_view k = key;  // compares sizes first, no strlen per key
         unsigned bit = 0;
         if (k == "dtype") {
             bit = dtype_bit;
@@ -273,7 +274,7 @@ private:
             state_ = state::skipping;
             return true;
         }
-        if (fields_seen_ & bit) return fail_field(errc::invalid_tensor_entry, k, "is given twice");
+        if (fields_seen_ & bit) return fail_field(errc::invalid_tensor_entry, key, "is given twice");
         fields_seen_ |= bit;
         return true;
     }
@@ -339,10 +340,19 @@ private:
         order.resize(n);
         std::iota(order.begin(), order.end(), 0u);
         auto by_name = [&](std::uint32_t a, std::uint32_t b) { return name_of(entries[a]) < name_of(entries[b]); };
-        if (!std::is_sorted(order.begin(), order.end(), by_name)) std::sort(order.begin(), order.end(), by_name);
-        for (std::size_t i = 1; i < n; ++i)
-            if (name_of(entries[order[i - 1]]) == name_of(entries[order[i]]))
-                throw_error(errc::duplicate_tensor, "duplicate tensor name " + quote(name_of(entries[order[i]])));
+        // One comparison per neighbour pair: strictly increasing means sorted and unique,
+        // which is the usual case (writers emit names in order); otherwise sort, then look
+        // for equal neighbours.
+        auto first_not_increasing = [&] {
+            for (std::size_t i = 1; i < n; ++i)
+                if (name_of(entries[order[i - 1]]).compare(name_of(entries[order[i]])) >= 0) return i;
+            return n;
+        };
+        if (first_not_increasing() != n) {
+            std::sort(order.begin(), order.end(), by_name);
+            const std::size_t at = first_not_increasing();
+            if (at != n) throw_error(errc::duplicate_tensor, "duplicate tensor name " + quote(name_of(entries[order[at]])));
+        }
 
         std::uint64_t pos = 0;
         for (const auto& e : entries) {

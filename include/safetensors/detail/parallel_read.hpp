@@ -15,8 +15,6 @@
 #endif
 #include <vector>
 
-#include "../source.hpp"
-
 namespace safetensors::detail {
 
 struct read_job {
@@ -45,9 +43,11 @@ inline unsigned read_threads_for(std::uint64_t total_bytes, unsigned requested) 
 #endif
 }
 
-// Runs every job through src.read_at, on `threads` threads (the caller's included). The
-// first error stops the others and is rethrown here once all threads have finished.
-inline void parallel_read(const source& src, const std::vector<read_job>& jobs, unsigned threads) {
+// Runs every job through read(offset, destination, length), on `threads` threads (the
+// caller's included). The first error stops the others and is rethrown here once all
+// threads have finished.
+template <class Read>
+void parallel_read(const Read& read, const std::vector<read_job>& jobs, unsigned threads) {
     constexpr std::size_t piece = std::size_t{8} << 20;  // large enough to stream, small enough to balance
     std::vector<read_job> pieces;
     for (const auto& job : jobs)
@@ -62,7 +62,7 @@ inline void parallel_read(const source& src, const std::vector<read_job>& jobs, 
         auto work = [&](std::size_t worker) {
             for (std::size_t i; !failed.load(std::memory_order_relaxed) && (i = next.fetch_add(1)) < pieces.size();) {
                 try {
-                    src.read_at(pieces[i].offset, pieces[i].destination, pieces[i].length);
+                    read(pieces[i].offset, pieces[i].destination, pieces[i].length);
                 } catch (...) {
                     errors[worker] = std::current_exception();
                     failed = true;
@@ -85,7 +85,7 @@ inline void parallel_read(const source& src, const std::vector<read_job>& jobs, 
 #else
     (void)threads;
 #endif
-    for (const auto& p : pieces) src.read_at(p.offset, p.destination, p.length);
+    for (const auto& p : pieces) read(p.offset, p.destination, p.length);
 }
 
 } // namespace safetensors::detail
