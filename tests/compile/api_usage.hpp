@@ -73,6 +73,17 @@ inline double use_api(const std::string& path) {
     safetensors::tensor zeros("z", safetensors::dtype::BF16, {4, 4});
     total += zeros.element(0);
 
+    // sharded checkpoints, conversion
+    safetensors::sharded_file model = safetensors::open_sharded(path);
+    for (auto name : model.sorted_keys()) total += static_cast<double>(model.tensor(name).byte_size());
+    total += static_cast<double>(model.shard_count() + model.total_size().value_or(0));
+    std::vector<float> floats = safetensors::to_f32(f.tensor("x"));
+    total += static_cast<double>(floats.size()) + (safetensors::best_convert_path() == safetensors::convert_path::scalar);
+    safetensors::tensor half = safetensors::convert_tensor(f.tensor("x"), safetensors::dtype::BF16);
+    total += static_cast<double>(half.byte_size());
+    safetensors::tensor_map loaded = safetensors::load(path, {}, safetensors::load_options{2});
+    total += static_cast<double>(loaded.size());
+
     // errors
     try {
         safetensors::open(path);
