@@ -6,12 +6,9 @@
 // library's refusal instead. The file object is closed before the exports are released, to
 // show that each export keeps the mapping alive by itself; each deleter then frees it.
 //
-// Needs <dlpack/dlpack.h> (Debian: libdlpack-dev); without it this example builds as a stub
-// that says so.
+// Needs <dlpack/dlpack.h> (Debian: libdlpack-dev); CMake builds it only where the header is found.
 //
 // usage: example-dlpack-export [FILE]   (default: tests/data/reference/valid/all_dtypes.safetensors)
-#if __has_include(<dlpack/dlpack.h>)
-
 #include <safetensors/dlpack.hpp>
 #include <safetensors/safetensors.hpp>
 
@@ -96,14 +93,3 @@ int main(int argc, char** argv) {
     }
     return 1;
 }
-
-#else
-
-#include <cstdio>
-
-int main() {
-    std::fprintf(stderr, "error: built without <dlpack/dlpack.h> (install libdlpack-dev)\n");
-    return 1;
-}
-
-#endif
