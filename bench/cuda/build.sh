@@ -52,6 +52,7 @@ declare -A programs=(
     [safetensors-cuda-bench]="bench/cuda/cuda_bench.cpp"
     [example-cuda-load]="examples/cuda/cuda_load.cpp"
     [example-cuda-tensor-parallel]="examples/cuda/cuda_tensor_parallel.cpp"
+    [exp-register]="bench/cuda/exp_register.cpp"
 )
 
 # Runs commands (one string each) with at most $jobs at once; fails if any failed.

@@ -11,7 +11,7 @@
 #      safetensors-cuda-bench (pinned limit, warm, sweep, tensor parallel, cold, memory)
 #
 # A failing step is reported and the later steps still run; the whole script keeps within
-# TOTAL_S seconds (default 270; BENCH_MIB sets the file size, default 2048, and BENCH_DIR
+# TOTAL_S seconds (default 300; BENCH_MIB sets the file size, default 2048, and BENCH_DIR
 # where it goes, default /var/tmp). Everything goes to stdout and OUTDIR/run.log; OUTDIR also
 # gets tests.txt, results.md and results.json. If the carried binaries do not start there
 # (other system libraries), they are rebuilt there with nvcc first (about a minute).
@@ -23,7 +23,7 @@ out="${1:?usage: bash bench/cuda/run.sh OUTDIR}"
 mkdir -p "$out"
 out="$(cd "$out" && pwd)"
 bin="${GPU_BUILD:-$root/gpu-build}"
-total="${TOTAL_S:-270}"
+total="${TOTAL_S:-300}"
 # The benchmark file goes to a fresh folder under BENCH_DIR (a disk, not tmpfs, for the cold runs).
 bench_dir="$(mktemp -d "${BENCH_DIR:-/var/tmp}/safetensors-cuda-bench.XXXXXX")" || exit 1
 trap 'rm -rf "$bench_dir"' EXIT
@@ -55,6 +55,9 @@ machine() {
     nvidia-smi
     nvidia-smi --query-gpu=name,driver_version,pcie.link.gen.current,pcie.link.gen.max,pcie.link.width.current,pcie.link.width.max,memory.total --format=csv
     echo "kernel: $(uname -r), $(nproc) CPUs: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2)"
+    lscpu | grep -E '^(Thread|Core|Socket|NUMA node|L3|Model name)' || true
+    echo "transparent huge pages: $(cat /sys/kernel/mm/transparent_hugepage/enabled 2>/dev/null)," \
+         "defrag: $(cat /sys/kernel/mm/transparent_hugepage/defrag 2>/dev/null)"
     free -g
     df -hT "$bench_dir" "$out"
 }

@@ -66,6 +66,9 @@ int main(int argc, char** argv) {
         std::printf("%zu tensors, %.3f GB in %.1f ms: %.2f GB/s (%zu reads, %zu copies)\n", tensors.size(),
                     static_cast<double>(s.bytes) / 1e9, seconds * 1e3,
                     seconds > 0 ? static_cast<double>(s.bytes) / seconds / 1e9 : 0.0, s.reads, s.copies);
+        // Which side held the load back: readers waiting for slots means the copies (PCIe) did.
+        std::printf("readers: %.1f ms reading, %.1f ms waiting for slots; %.1f ms waiting for reads\n",
+                    s.read_seconds * 1e3, s.slot_wait_seconds * 1e3, s.issue_wait_seconds * 1e3);
 
         // 2. One tensor on demand, into caller-owned memory on a caller stream.
         const st::file f = st::open(path);

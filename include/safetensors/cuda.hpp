@@ -23,6 +23,7 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -42,6 +43,7 @@
 #include "error.hpp"
 #include "file.hpp"
 #include "slice.hpp"
+#include "source.hpp"
 #include "view.hpp"
 
 namespace safetensors::cuda {
@@ -93,9 +95,16 @@ struct event_deleter {
     void operator()(cudaEvent_t e) const noexcept { (void)cudaEventDestroy(e); }
 };
 struct pinned_deleter {
+    std::size_t mapped_length = 0;  // non-zero: the bytes came from detail::allocate_aligned's mmap
     void operator()(void* p) const noexcept {
         (void)cudaHostUnregister(p);
-        ::operator delete(p, std::align_val_t{pinned_alignment});
+        release(p, mapped_length);
+    }
+    static void release(void* p, std::size_t mapped_length) noexcept {
+        if (mapped_length != 0)
+            safetensors::detail::aligned_delete{mapped_length}(static_cast<std::byte*>(p));
+        else
+            ::operator delete(p, std::align_val_t{pinned_alignment});
     }
     static constexpr std::size_t pinned_alignment = 4096;
 };
@@ -129,16 +138,27 @@ inline unique_event make_event(unsigned flags = cudaEventDisableTiming) {
 // Page-locked host memory, page aligned, usable for DMA by every device (portable). Ordinary
 // memory registered with cudaHostRegister rather than cudaHostAlloc's driver mapping: the
 // kernel must be able to DMA into it too, for O_DIRECT reads, and it cannot pin pages of a
-// driver mapping (such reads fail with EFAULT).
+// driver mapping (such reads fail with EFAULT). Large buffers are mapped and hinted for
+// transparent huge pages (detail::allocate_aligned): fewer pages to pin, and to translate
+// for the CPU's copies into the ring.
 inline unique_pinned make_pinned(std::size_t bytes) {
-    constexpr std::align_val_t alignment{pinned_deleter::pinned_alignment};
-    void* p = ::operator new(bytes == 0 ? 1 : bytes, alignment);
-    const cudaError_t status = cudaHostRegister(p, bytes == 0 ? 1 : bytes, cudaHostRegisterPortable);
+    const std::size_t size = bytes == 0 ? 1 : bytes;
+    void* p = nullptr;
+    std::size_t mapped = 0;
+#if defined(SAFETENSORS_DETAIL_HUGE_ALLOC)
+    if (size >= safetensors::detail::huge_alloc_threshold) {
+        safetensors::detail::aligned_bytes b = safetensors::detail::allocate_aligned(size);  // mmap: page aligned
+        mapped = b.get_deleter().mapped_length;
+        p = b.release();
+    }
+#endif
+    if (p == nullptr) p = ::operator new(size, std::align_val_t{pinned_deleter::pinned_alignment});
+    const cudaError_t status = cudaHostRegister(p, size, cudaHostRegisterPortable);
     if (status != cudaSuccess) {
-        ::operator delete(p, alignment);
+        pinned_deleter::release(p, mapped);
         throw_cuda_error(status, "cudaHostRegister(" + std::to_string(bytes) + " bytes)");
     }
-    return unique_pinned(p);
+    return unique_pinned(p, pinned_deleter{mapped});
 }
 // Device memory on `device` (256-byte aligned, as cudaMalloc always is).
 inline unique_device_memory make_device_memory(int device, std::size_t bytes) {
@@ -164,8 +184,9 @@ struct loader_options {
     // keep reading and copying overlapped.
     std::size_t staging_bytes = std::size_t{64} << 20;
     // One slot of the ring, the unit of a read and of a transfer (rounded up to 4 KiB; at most
-    // half the ring, so that reading and copying overlap). 4 MiB measured best on an H200
-    // (bench/cuda/README.md: 0.94x pinned bandwidth, against 0.87x with 8 MiB and 0.50x with 16 MiB).
+    // half the ring, so that reading and copying overlap). These defaults (4 MiB slots, a
+    // 64 MiB ring, 8 threads, spinning waits) were the best of the settings sweep in 4 of 5
+    // runs on H100 machines and on an H200 (bench/cuda/README.md).
     std::size_t chunk_bytes = std::size_t{4} << 20;
     // Reader threads: one pread copies at one core's memcpy speed, well below PCIe's, so it
     // takes several in parallel to keep the copy engine busy. 0: one per hardware thread.
@@ -177,6 +198,11 @@ struct loader_options {
     // included, and picked apart by cudaMemcpy2DAsync: one read per slot instead of one
     // pread per row. 0 (the default) reads exactly the selected bytes.
     std::size_t read_gap = 0;
+    // How a reader thread waits for a staging slot whose copies are still in flight: true
+    // sleeps until the driver signals the slot's event (cudaEventBlockingSync); false spins on
+    // it, which answers a little sooner but keeps a core busy per waiting reader, taking it
+    // from the readers that are copying (and from the rest of the process).
+    bool blocking_wait = false;
 };
 
 // One tensor of a tensor-parallel load: its shard along `dim` (negative counts from the end),
@@ -195,6 +221,14 @@ struct load_stats {
     std::size_t reads = 0;         // read_at / pread calls
     std::size_t copies = 0;        // cudaMemcpyAsync + cudaMemcpy2DAsync calls
     bool direct_io = false;
+    // Where the time went. seconds: the whole call (for a load, from the open to the last copy
+    // done; for an upload, until its copies are queued). Summed over reader threads: reading,
+    // and waiting for a slot still being copied (much of it: the copies are the bottleneck).
+    // issue_wait_seconds: the calling thread waiting for a filled slot (the reads are).
+    double seconds = 0;
+    double read_seconds = 0;
+    double slot_wait_seconds = 0;
+    double issue_wait_seconds = 0;
 };
 
 // An upload in flight. Dropping it is safe: when upload() returns every source byte has been
@@ -247,7 +281,8 @@ public:
         device_scope scope(device_);
         stream_ = make_stream();
         pinned_ = make_pinned(options_.staging_bytes);
-        for (std::size_t i = 0; i < slots; ++i) events_.push_back(make_event());
+        const unsigned event_flags = cudaEventDisableTiming | (options_.blocking_wait ? cudaEventBlockingSync : 0u);
+        for (std::size_t i = 0; i < slots; ++i) events_.push_back(make_event(event_flags));
         ring_.emplace(static_cast<std::byte*>(pinned_.get()), chunk, slots);
     }
 
@@ -314,21 +349,24 @@ public:
 
     // The same from a path, timed from the open: these also honour options().direct_io.
     device_tensor_map load_file(const std::string& path, const progress_callback& progress = {}) {
+        const clock::time_point start = clock::now();  // timed from the open
         opened o = open_for_load(path);
         std::vector<item> items;
         for (const tensor_view& v : o.f) items.push_back({v, std::nullopt});
-        return load_items(o.f, std::move(items), o.direct.get(), progress);
+        return load_items(o.f, std::move(items), o.direct.get(), progress, start);
     }
     device_tensor_map load_file(const std::string& path, const std::vector<std::string>& names,
                                 const progress_callback& progress = {}) {
+        const clock::time_point start = clock::now();  // timed from the open
         opened o = open_for_load(path);
-        return load_items(o.f, named_items(o.f, names), o.direct.get(), progress);
+        return load_items(o.f, named_items(o.f, names), o.direct.get(), progress, start);
     }
     device_tensor_map load_file_shards(const std::string& path, const std::vector<shard_request>& requests,
                                        std::uint64_t rank, std::uint64_t world_size,
                                        const progress_callback& progress = {}) {
+        const clock::time_point start = clock::now();  // timed from the open
         opened o = open_for_load(path);
-        return load_items(o.f, shard_items(o.f, requests, rank, world_size), o.direct.get(), progress);
+        return load_items(o.f, shard_items(o.f, requests, rank, world_size), o.direct.get(), progress, start);
     }
 
 private:
@@ -436,14 +474,27 @@ private:
         };
     }
 
-    void record_stats(const staging::plan& work, std::uint64_t device_bytes, bool direct) {
-        stats_ = {work.payload, work.read_bytes(), device_bytes, work.chunks.size(), work.read_count(),
-                  work.copy_count(), direct};
+    using clock = std::chrono::steady_clock;
+
+    void record_stats(const staging::plan& work, std::uint64_t device_bytes, bool direct, clock::time_point start,
+                      const staging::timings& t) {
+        stats_ = {work.payload,
+                  work.read_bytes(),
+                  device_bytes,
+                  work.chunks.size(),
+                  work.read_count(),
+                  work.copy_count(),
+                  direct,
+                  std::chrono::duration<double>(clock::now() - start).count(),
+                  t.read_seconds,
+                  t.slot_wait_seconds,
+                  t.issue_wait_seconds};
     }
 
     pending_upload upload_pieces(const source& src, std::vector<staging::piece> dense,
                                  std::vector<staging::piece> strided, void* destination, cudaStream_t stream,
                                  const progress_callback& progress) {
+        const clock::time_point start = clock::now();
         std::lock_guard<std::mutex> lock(mutex_);
         device_scope scope(device_);
         const staging::plan work = make_plan(std::move(dense), std::move(strided), false);
@@ -455,12 +506,12 @@ private:
         pipe.run(progress);
         unique_event done = make_event();
         check(cudaEventRecord(done.get(), stream), "cudaEventRecord");
-        record_stats(work, 0, false);
+        record_stats(work, 0, false, start, pipe.timings());
         return pending_upload(std::move(done));
     }
 
     device_tensor_map load_items(const file& f, std::vector<item> items, const direct_file* direct,
-                                 const progress_callback& progress) {
+                                 const progress_callback& progress, clock::time_point start = clock::now()) {
         std::lock_guard<std::mutex> lock(mutex_);
         device_scope scope(device_);
 
@@ -504,7 +555,7 @@ private:
             safetensors::detail::throw_error(errc::cancelled, "cancelled by the progress callback after " +
                                                                   std::to_string(work.payload) + " of " +
                                                                   std::to_string(work.payload) + " bytes");
-        record_stats(work, arena_size, direct != nullptr);
+        record_stats(work, arena_size, direct != nullptr, start, pipe.timings());
 
         device_tensor_map out;
         for (std::size_t i = 0; i < items.size(); ++i) {

@@ -113,7 +113,9 @@ std::vector<st::cuda::loader_options> engine_settings() {
     st::cuda::loader_options gaps = tiny;
     gaps.staging_bytes = 3 * 4096;
     gaps.read_gap = 1 << 16;
-    return {st::cuda::loader_options{}, one_thread, tiny, gaps};
+    st::cuda::loader_options blocking = tiny;  // a tiny ring: the readers wait for slots often
+    blocking.blocking_wait = true;
+    return {st::cuda::loader_options{}, one_thread, tiny, gaps, blocking};
 }
 
 // A safetensors file of the given tensors (name, dtype, shape; bytes are a pattern).
@@ -186,7 +188,8 @@ TEST_CASE("every fixture file loads to device 0 byte for byte, with every engine
     for (const auto& options : engine_settings()) {
         st::cuda::loader gpu(0, options);
         for (const auto& path : files) {
-            INFO(path << " (threads " << options.threads << ", chunk " << options.chunk_bytes << ")");
+            INFO(path << " (threads " << options.threads << ", chunk " << options.chunk_bytes << ", "
+                      << (options.blocking_wait ? "blocking" : "spinning") << " waits)");
             const st::file f = st::open(path);
             const st::device_tensor_map m = gpu.load(f);
             check_map(m, f);

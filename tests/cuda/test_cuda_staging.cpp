@@ -285,6 +285,50 @@ TEST_CASE("pipeline: every byte arrives, with any thread count and a tiny ring")
     }
 }
 
+TEST_CASE("pipeline: its timings tell whether the reads or the copies are the bottleneck") {
+    const auto src = pattern(1 << 17, 8);
+    const staging::plan p = staging::gather_plan({{0, 0, 1 << 17}}, 16384);
+    const double chunks = static_cast<double>(p.chunks.size());  // 3 ramp-up chunks, then whole slots
+    REQUIRE(chunks >= 8);
+    std::vector<std::byte> ring_memory(16384 * 4), dst(1 << 17);
+    constexpr double ms = 1e-3;
+    SUBCASE("slow copies: the readers wait for slots") {
+        staging::ring ring(ring_memory.data(), 16384, 2);
+        host_backend backend(dst.data(), 3000);  // 3 ms per chunk
+        staging::timings t;
+        {
+            staging::pipeline<host_backend> pipe(p, ring, memory_reader(src), backend, 2);
+            pipe.run({});
+            t = pipe.timings();
+        }
+        backend.drain();
+        // Every chunk after the first two waited for a slot whose 3 ms copy was queued or running.
+        CHECK(t.slot_wait_seconds > (chunks - 2) * 3 * ms * 0.5);
+        CHECK(t.read_seconds < t.slot_wait_seconds);
+    }
+    SUBCASE("slow reads: the issuing thread waits for filled slots") {
+        staging::ring ring(ring_memory.data(), 16384, 4);
+        host_backend backend(dst.data(), 0);
+        const staging::reader slow = [&src](std::uint64_t offset, void* out, std::size_t length) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(3));
+            std::memcpy(out, src.data() + offset, length);
+        };
+        for (unsigned threads : {1u, 2u}) {
+            CAPTURE(threads);
+            staging::timings t;
+            {
+                staging::pipeline<host_backend> pipe(p, ring, slow, backend, threads);
+                pipe.run({});
+                t = pipe.timings();
+            }
+            backend.drain();
+            CHECK(t.read_seconds >= chunks * 3 * ms);  // summed over the readers
+            if (threads > 1) CHECK(t.issue_wait_seconds > chunks * 3 * ms / threads * 0.5);
+            check_pieces(dst, src, layout{{{0, 0, 1 << 17}}, 1 << 17});
+        }
+    }
+}
+
 TEST_CASE("pipeline: a reader failure stops everything and reaches the caller") {
     const auto src = pattern(1 << 20, 5);
     std::vector<staging::piece> pieces{{0, 0, 1 << 20}};

@@ -7,6 +7,8 @@
 #pragma once
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
@@ -20,6 +22,10 @@
 #include <vector>
 
 #include "../error.hpp"
+
+#if defined(__x86_64__) || defined(__i386__) || defined(_M_X64) || defined(_M_IX86)
+#include <immintrin.h>
+#endif
 
 namespace safetensors::detail::staging {
 
@@ -237,6 +243,23 @@ using reader = std::function<void(std::uint64_t offset, void* destination, std::
 // arrived; returning false cancels.
 using progress_fn = std::function<bool(std::uint64_t done, std::uint64_t total)>;
 
+// One step of a busy wait: tells the core it is spinning (x86 pause), so it spends less power
+// and leaves more to a hyper-thread sibling.
+inline void cpu_relax() noexcept {
+#if defined(__x86_64__) || defined(__i386__) || defined(_M_X64) || defined(_M_IX86)
+    _mm_pause();
+#endif
+}
+
+// Where a pipeline run spent its time, summed over threads: readers reading, readers waiting
+// for a slot (its copies still in flight: the copy side is the bottleneck), and the calling
+// thread waiting for a filled slot (the readers are).
+struct timings {
+    double read_seconds = 0;
+    double slot_wait_seconds = 0;
+    double issue_wait_seconds = 0;
+};
+
 // The staging ring: slot_count slots of slot_bytes over memory the caller owns (pinned, for
 // CUDA). Which slots are free and which still have copies in flight (oldest first, the order
 // the copy engine finishes them) outlives one pipeline run: an asynchronous upload returns
@@ -301,6 +324,9 @@ public:
     pipeline& operator=(const pipeline&) = delete;
     ~pipeline() { shutdown(); }
 
+    // Valid once run() has returned.
+    const staging::timings& timings() const noexcept { return timings_; }
+
     // Issues every chunk's copies. On return the last copies may still be in flight (their
     // slots are marked so); wait for the backend's stream to know they are done.
     void run(const progress_fn& progress) {
@@ -319,6 +345,10 @@ public:
 
 private:
     static constexpr std::size_t none = static_cast<std::size_t>(-1);
+    using clock = std::chrono::steady_clock;
+    static double since(clock::time_point start) {
+        return std::chrono::duration<double>(clock::now() - start).count();
+    }
 
     void run_inline(const progress_fn& progress) {
         std::uint64_t done = 0;
@@ -329,7 +359,9 @@ private:
                 slot = acquire(lock);
             }
             try {
+                const clock::time_point reading = clock::now();
                 fill(plan_.chunks[index], slot);
+                timings_.read_seconds += since(reading);
                 backend_.issue(plan_.chunks[index], ring_.slot(slot), slot);
             } catch (...) {
                 std::lock_guard<std::mutex> lock(mutex_);
@@ -349,7 +381,20 @@ private:
         std::uint64_t done = 0;
         std::unique_lock<std::mutex> lock(mutex_);
         for (std::size_t issued = 0; issued < plan_.chunks.size(); ++issued) {
+            const clock::time_point waiting = clock::now();
+            if (ready_.empty() && !error_) {
+                // Spin up to 2 ms before sleeping: while a load runs a slot is filled about
+                // every 0.1 ms, and waking a sleeping thread (on a virtual machine, a halted
+                // CPU) would add tens of microseconds to each hand-over.
+                lock.unlock();
+                const clock::time_point give_up = waiting + std::chrono::milliseconds(2);
+                while (filled_.load(std::memory_order_acquire) == issued && !failed_.load(std::memory_order_acquire) &&
+                       clock::now() < give_up)
+                    for (int i = 0; i < 64; ++i) cpu_relax();
+                lock.lock();
+            }
             ready_cv_.wait(lock, [this] { return !ready_.empty() || error_; });
+            timings_.issue_wait_seconds += since(waiting);
             if (error_) std::rethrow_exception(error_);
             const auto [index, slot] = ready_.front();
             ready_.pop_front();
@@ -417,7 +462,10 @@ private:
     void read_chunks() {
         for (;;) {
             std::size_t index = none, slot = none;
+            clock::time_point reading;
+            double slot_wait = 0;
             try {
+                const clock::time_point waiting = clock::now();
                 {
                     std::unique_lock<std::mutex> lock(mutex_);
                     if (stop_ || next_ >= plan_.chunks.size()) return;
@@ -425,22 +473,29 @@ private:
                     slot = acquire(lock);
                     if (slot == none) return;
                 }
+                reading = clock::now();
+                slot_wait = std::chrono::duration<double>(reading - waiting).count();
                 fill(plan_.chunks[index], slot);
             } catch (...) {
                 std::lock_guard<std::mutex> lock(mutex_);
                 if (slot != none) ring_.free_.push_back(slot);
                 if (!error_) error_ = std::current_exception();
+                failed_.store(true, std::memory_order_release);
                 stop_ = true;
                 ready_cv_.notify_all();
                 work_cv_.notify_all();
                 return;
             }
+            const double read = since(reading);
             std::lock_guard<std::mutex> lock(mutex_);
+            timings_.slot_wait_seconds += slot_wait;
+            timings_.read_seconds += read;
             if (stop_) {
                 ring_.free_.push_back(slot);
                 return;
             }
             ready_.emplace_back(index, slot);
+            filled_.fetch_add(1, std::memory_order_release);
             ready_cv_.notify_one();
         }
     }
@@ -473,10 +528,15 @@ private:
     std::condition_variable ready_cv_;  // caller: a slot was filled, or a reader failed
     std::deque<std::pair<std::size_t, std::size_t>> ready_;  // (chunk, slot), filled
     std::size_t next_ = 0;                                    // next chunk to read
+    staging::timings timings_;
     bool stop_ = false;
     bool completed_ = false;
     bool drained_ = false;
     std::exception_ptr error_;
+    // Mirrors for the caller's spin (read without the lock): chunks queued in ready_ so far,
+    // and whether error_ is set.
+    std::atomic<std::size_t> filled_{0};
+    std::atomic<bool> failed_{false};
 };
 
 } // namespace safetensors::detail::staging
