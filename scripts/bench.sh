@@ -5,6 +5,8 @@
 # Extra arguments go to the benchmark binary, e.g.
 #   scripts/bench.sh --benchmark_filter='BM_Open|BM_SaxBaseline'
 # TORCH=1 also runs bench/compare_torch.py (needs torch) and refreshes its table.
+# INTERLEAVE=0 runs each benchmark's repetitions back to back instead (as a plain
+# `safetensors-bench --benchmark_repetitions=N` does).
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -18,7 +20,7 @@ cmake --build "$dir" --target safetensors-bench safetensors-time-load -j "${JOBS
 
 "$dir/bin/safetensors-bench" \
     --benchmark_repetitions="${REPETITIONS:-10}" \
-    --benchmark_enable_random_interleaving=true \
+    --benchmark_enable_random_interleaving="$([[ "${INTERLEAVE:-1}" == 0 ]] && echo false || echo true)" \
     --benchmark_report_aggregates_only=true \
     --benchmark_out="$dir/results.json" --benchmark_out_format=json \
     "$@"
