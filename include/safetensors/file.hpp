@@ -15,6 +15,7 @@
 #include "metadata.hpp"
 #include "source.hpp"
 #include "view.hpp"
+#include "detail/table_names.hpp"
 
 namespace safetensors {
 
@@ -44,18 +45,8 @@ public:
     bool empty() const noexcept { return table().empty(); }
 
     // Tensor names in file order (ascending data offsets), and sorted bytewise (Python's keys()).
-    std::vector<std::string_view> keys() const {
-        std::vector<std::string_view> out;
-        out.reserve(size());
-        for (std::size_t i = 0; i < size(); ++i) out.push_back(table().name(i));
-        return out;
-    }
-    std::vector<std::string_view> sorted_keys() const {
-        std::vector<std::string_view> out;
-        out.reserve(size());
-        for (auto i : table().sorted_indices()) out.push_back(table().name(i));
-        return out;
-    }
+    std::vector<std::string_view> keys() const { return detail::names_in_table_order(table()); }
+    std::vector<std::string_view> sorted_keys() const { return detail::names_sorted(table()); }
 
     bool contains(std::string_view name) const noexcept { return table().find(name).has_value(); }
     std::optional<tensor_view> find(std::string_view name) const noexcept {

@@ -38,6 +38,7 @@
 #endif
 
 #include "detail/index_paths.hpp"
+#include "detail/table_names.hpp"
 #include "error.hpp"
 #include "file.hpp"
 #include "header.hpp"
@@ -227,18 +228,8 @@ public:
     bool empty() const noexcept { return index().empty(); }
 
     // Names in weight_map order, and sorted bytewise (Python's keys() order).
-    std::vector<std::string_view> keys() const {
-        std::vector<std::string_view> out;
-        out.reserve(size());
-        for (std::size_t i = 0; i < size(); ++i) out.push_back(index().name(i));
-        return out;
-    }
-    std::vector<std::string_view> sorted_keys() const {
-        std::vector<std::string_view> out;
-        out.reserve(size());
-        for (auto i : index().sorted_indices()) out.push_back(index().name(i));
-        return out;
-    }
+    std::vector<std::string_view> keys() const { return detail::names_in_table_order(index()); }
+    std::vector<std::string_view> sorted_keys() const { return detail::names_sorted(index()); }
 
     // Whether the weight_map lists name (no shard is opened).
     bool contains(std::string_view name) const noexcept { return index().find(name).has_value(); }
