@@ -16,6 +16,7 @@
 #include "source.hpp"
 #include "view.hpp"
 #include "detail/table_names.hpp"
+#include "detail/tensor_iterator.hpp"
 
 namespace safetensors {
 
@@ -78,36 +79,9 @@ public:
     const std::shared_ptr<const safetensors::source>& source() const noexcept { return state_->src; }
 
     // Iterates over tensor_views in file order.
-    class iterator {
-    public:
-        using iterator_category = std::forward_iterator_tag;
-        using value_type = tensor_view;
-        using difference_type = std::ptrdiff_t;
-        using pointer = void;
-        using reference = tensor_view;
-
-        tensor_view operator*() const { return tensor_view(state_, index_); }
-        iterator& operator++() noexcept {
-            ++index_;
-            return *this;
-        }
-        iterator operator++(int) noexcept {
-            iterator old = *this;
-            ++index_;
-            return old;
-        }
-        friend bool operator==(const iterator& a, const iterator& b) noexcept { return a.index_ == b.index_; }
-        friend bool operator!=(const iterator& a, const iterator& b) noexcept { return a.index_ != b.index_; }
-
-    private:
-        friend class file;
-        iterator(std::shared_ptr<const detail::file_state> state, std::size_t index)
-            : state_(std::move(state)), index_(index) {}
-        std::shared_ptr<const detail::file_state> state_;
-        std::size_t index_;
-    };
-    iterator begin() const { return iterator(state_, 0); }
-    iterator end() const { return iterator(state_, size()); }
+    using iterator = detail::tensor_iterator<file>;
+    iterator begin() const { return iterator(*this, 0); }
+    iterator end() const { return iterator(*this, size()); }
 
 private:
     explicit file(std::shared_ptr<const detail::file_state> state) : state_(std::move(state)) {}

@@ -39,6 +39,7 @@
 
 #include "detail/index_paths.hpp"
 #include "detail/table_names.hpp"
+#include "detail/tensor_iterator.hpp"
 #include "error.hpp"
 #include "file.hpp"
 #include "header.hpp"
@@ -328,36 +329,9 @@ public:
     }
 
     // Iterates over tensor_views in weight_map order, opening shards as it reaches them.
-    class iterator {
-    public:
-        using iterator_category = std::forward_iterator_tag;
-        using value_type = tensor_view;
-        using difference_type = std::ptrdiff_t;
-        using pointer = void;
-        using reference = tensor_view;
-
-        tensor_view operator*() const { return sharded_file(state_).tensor_in_shard(index_); }
-        iterator& operator++() noexcept {
-            ++index_;
-            return *this;
-        }
-        iterator operator++(int) noexcept {
-            iterator old = *this;
-            ++index_;
-            return old;
-        }
-        friend bool operator==(const iterator& a, const iterator& b) noexcept { return a.index_ == b.index_; }
-        friend bool operator!=(const iterator& a, const iterator& b) noexcept { return a.index_ != b.index_; }
-
-    private:
-        friend class sharded_file;
-        iterator(std::shared_ptr<detail::sharded_state> state, std::size_t index)
-            : state_(std::move(state)), index_(index) {}
-        std::shared_ptr<detail::sharded_state> state_;  // keeps the collection alive
-        std::size_t index_;
-    };
-    iterator begin() const { return iterator(state_, 0); }
-    iterator end() const { return iterator(state_, size()); }
+    using iterator = detail::tensor_iterator<sharded_file>;
+    iterator begin() const { return iterator(*this, 0); }
+    iterator end() const { return iterator(*this, size()); }
 
 private:
     explicit sharded_file(std::shared_ptr<detail::sharded_state> state) : state_(std::move(state)) {}
