@@ -98,6 +98,50 @@ TEST_CASE("rule 4: header bytes must be valid UTF-8, checked before JSON") {
     CHECK(code_of("{" + tensor("\xC3\xA9\xE4\xB8\xAD\xF0\x9F\x98\x80", "U8", "[1]", 0, 1) + "}", "x") == errc::ok);
 }
 
+// The bytes are checked in 32-byte blocks with a byte-by-byte path for blocks that are not
+// plain ASCII: every position in and around a block boundary must be found exactly.
+TEST_CASE("rule 4/5: the byte scan finds the first bad byte wherever it is") {
+    using safetensors::detail::scan_header_bytes;
+    auto scan = [](const std::string& s) {
+        return scan_header_bytes(reinterpret_cast<const unsigned char*>(s.data()), s.size());
+    };
+    for (std::size_t size : {std::size_t{0}, std::size_t{31}, std::size_t{32}, std::size_t{33}, std::size_t{100}}) {
+        CAPTURE(size);
+        const std::string plain(size, 'a');
+        CHECK(scan(plain).invalid_utf8 == size);
+        CHECK(scan(plain).first_nul == size);
+        for (std::size_t at = 0; at < size; ++at) {
+            CAPTURE(at);
+            std::string nul = plain;
+            nul[at] = '\0';
+            if (at + 1 < size) nul[size - 1] = '\0';  // only the first one counts
+            CHECK(scan(nul).first_nul == at);
+            CHECK(scan(nul).invalid_utf8 == size);
+            std::string bad = plain;
+            bad[at] = '\xFF';
+            CHECK(scan(bad).invalid_utf8 == at);
+            if (at > 0) {  // a NUL before bad UTF-8: UTF-8 is still reported
+                bad[0] = '\0';
+                CHECK(scan(bad).invalid_utf8 == at);
+            }
+            if (at + 4 <= size) {  // a valid 4-byte sequence starting here (across a block edge too)
+                std::string emoji = plain;
+                emoji.replace(at, 4, "\xF0\x9F\x98\x80");
+                CHECK(scan(emoji).invalid_utf8 == size);
+                CHECK(scan(emoji).first_nul == size);
+            }
+            if (at + 2 == size) {  // a 3-byte sequence cut by the end of the header
+                std::string cut = plain;
+                cut.replace(at, 2, "\xE2\x82");
+                CHECK(scan(cut).invalid_utf8 == at);
+            }
+        }
+    }
+    // Through the parser: invalid UTF-8 after a NUL wins, as the reference checks UTF-8 first.
+    const char nul_then_bad[] = "{\"a\0\":1,\"b\xFF\":2}";
+    CHECK(open_json(std::string(nul_then_bad, sizeof nul_then_bad - 1)).message == "invalid UTF-8 in header at byte 10");
+}
+
 TEST_CASE("rule 5: strict JSON") {
     SUBCASE("JSON whitespace before and after the object is allowed") {
         CHECK(code_of(" \t\r\n{" + ok_t + "} \t\r\n  ", data16) == errc::ok);

@@ -42,15 +42,27 @@ struct tensor_info {
 namespace detail {
 class header_builder;
 
+// 32 bytes per tensor: the rank and the dtype share a word (a 100 MB header holds at most
+// 50 million dimensions, well under 2^27).
 struct table_entry {
+    static constexpr std::uint32_t rank_bits = 27;
+    static constexpr std::uint64_t max_rank = (std::uint32_t{1} << rank_bits) - 1;
+    static_assert(dtype_count <= (std::size_t{1} << (32 - rank_bits)), "dtype no longer fits beside the rank");
+
     std::uint64_t begin;
     std::uint64_t end;
     std::uint32_t name_offset;
     std::uint32_t name_size;
     std::uint32_t dims_offset;
-    std::uint32_t rank;
-    safetensors::dtype dtype;
+    std::uint32_t rank_and_dtype;
+
+    std::uint32_t rank() const noexcept { return rank_and_dtype & static_cast<std::uint32_t>(max_rank); }
+    safetensors::dtype dtype() const noexcept { return static_cast<safetensors::dtype>(rank_and_dtype >> rank_bits); }
+    void set_rank_and_dtype(std::uint32_t rank, safetensors::dtype type) noexcept {
+        rank_and_dtype = rank | (static_cast<std::uint32_t>(type) << rank_bits);
+    }
 };
+static_assert(sizeof(table_entry) == 32, "table_entry grew");
 } // namespace detail
 
 class header_table {
@@ -66,8 +78,8 @@ public:
     bool empty() const noexcept { return entries_.empty(); }
     tensor_info operator[](std::size_t index) const noexcept {
         const auto& e = entries_[index];
-        return {std::string_view(names_.data() + e.name_offset, e.name_size), e.dtype,
-                span<const std::uint64_t>(dims_.data() + e.dims_offset, e.rank), e.begin, e.end};
+        return {std::string_view(names_.data() + e.name_offset, e.name_size), e.dtype(),
+                span<const std::uint64_t>(dims_.data() + e.dims_offset, e.rank()), e.begin, e.end};
     }
     std::string_view name(std::size_t index) const noexcept {
         const auto& e = entries_[index];

@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <cstring>
 #include <numeric>
 #include <string>
 #include <string_view>
@@ -28,10 +27,12 @@ public:
         table.header_size_ = text.size();
         table.data_size_ = data_size;
         check_bytes(text);
-        // A tensor entry takes at least ~50 bytes of JSON; sizing the pools from that bound
-        // avoids regrowing (and re-faulting) them while parsing large headers.
+        // Sized from the header so that large headers do not regrow (copy and re-fault) the
+        // pools while parsing: a tensor entry takes at least ~50 bytes of JSON, and a shape
+        // rarely has more than 4 dimensions per 128 bytes. Unused capacity is never touched.
         table.entries_.reserve(text.size() / 64);
         table.names_.reserve(text.size() / 2);
+        table.dims_.reserve(text.size() / 32);
         header_builder builder(table);
         const char* first = text.data();
         bool ok = json::sax_parse(first, first + text.size(), &builder, json::input_format_t::json,
@@ -186,12 +187,11 @@ private:
     // while the reference rejects both. UTF-8 is checked first, as the reference does.
     static void check_bytes(std::string_view text) {
         auto* bytes = reinterpret_cast<const unsigned char*>(text.data());
-        std::size_t bad = find_invalid_utf8(bytes, text.size());
-        if (bad != text.size())
-            throw_error(errc::invalid_utf8, "invalid UTF-8 in header at byte " + std::to_string(bad));
-        if (const void* nul = std::memchr(text.data(), 0, text.size()))
-            throw_error(errc::invalid_json, "invalid JSON in header: NUL byte at byte " +
-                                                std::to_string(static_cast<const char*>(nul) - text.data()));
+        const header_bytes_scan scan = scan_header_bytes(bytes, text.size());
+        if (scan.invalid_utf8 != text.size())
+            throw_error(errc::invalid_utf8, "invalid UTF-8 in header at byte " + std::to_string(scan.invalid_utf8));
+        if (scan.first_nul != text.size())
+            throw_error(errc::invalid_json, "invalid JSON in header: NUL byte at byte " + std::to_string(scan.first_nul));
         if (text.size() >= 3 && bytes[0] == 0xEF && bytes[1] == 0xBB && bytes[2] == 0xBF)
             throw_error(errc::invalid_json, "invalid JSON in header: byte order mark at byte 0");
     }
@@ -285,11 +285,10 @@ private:
             if (!(fields_seen_ & (1u << i)))
                 return fail(errc::invalid_tensor_entry, "tensor " + quote(name_of_current()) + ": missing field \"" +
                                                             names[i] + "\"");
-        if (dims_start_ > UINT32_MAX || rank_ > UINT32_MAX)
+        if (dims_start_ > UINT32_MAX || rank_ > table_entry::max_rank)
             return fail(errc::invalid_header, "too many dimensions in header");
         current_.dims_offset = static_cast<std::uint32_t>(dims_start_);
-        current_.rank = static_cast<std::uint32_t>(rank_);
-        current_.dtype = dtype_;
+        current_.set_rank_and_dtype(static_cast<std::uint32_t>(rank_), dtype_);
         current_.begin = offsets_[0];
         current_.end = offsets_[1];
         table_.entries_.push_back(current_);
@@ -361,20 +360,20 @@ private:
                 throw_error(errc::invalid_offsets, "invalid offset for tensor " + name() + ": data_offsets [" +
                                                        std::to_string(e.begin) + ", " + std::to_string(e.end) +
                                                        "], expected it to begin at " + std::to_string(pos));
-            span<const std::uint64_t> shape(t.dims_.data() + e.dims_offset, e.rank);
+            span<const std::uint64_t> shape(t.dims_.data() + e.dims_offset, e.rank());
             std::uint64_t bytes = 0;
-            switch (checked_byte_size(e.dtype, shape, bytes)) {
+            switch (checked_byte_size(e.dtype(), shape, bytes)) {
                 case size_status::ok: break;
                 case size_status::overflow:
                     throw_error(errc::shape_overflow, "overflow computing buffer size for tensor " + name() + " from shape " +
-                                                          shape_string(shape) + " and dtype " + std::string(to_string(e.dtype)));
+                                                          shape_string(shape) + " and dtype " + std::string(to_string(e.dtype())));
                 case size_status::not_whole_bytes:
                     throw_error(errc::misaligned_sub_byte, "tensor " + name() + ": shape " + shape_string(shape) + " of dtype " +
-                                                               std::string(to_string(e.dtype)) + " is not a whole number of bytes");
+                                                               std::string(to_string(e.dtype())) + " is not a whole number of bytes");
             }
             if (e.end - e.begin != bytes)
                 throw_error(errc::size_mismatch, "invalid shape, data type, or offset for tensor " + name() + ": shape " +
-                                                     shape_string(shape) + " of dtype " + std::string(to_string(e.dtype)) +
+                                                     shape_string(shape) + " of dtype " + std::string(to_string(e.dtype())) +
                                                      " needs " + std::to_string(bytes) + " bytes, data_offsets [" +
                                                      std::to_string(e.begin) + ", " + std::to_string(e.end) + "] hold " +
                                                      std::to_string(e.end - e.begin));
