@@ -92,10 +92,16 @@ constexpr std::string_view to_string(dtype t) noexcept {
 
 namespace detail {
 // The first candidate whose name equals s; candidates share s's length, so at most 5 compares.
+// Compared character by character: names are 2 to 11 bytes, too short to be worth a memcmp call.
 template <std::size_t N>
 constexpr std::optional<dtype> match_dtype(std::string_view s, const dtype (&candidates)[N]) noexcept {
-    for (dtype t : candidates)
-        if (to_string(t) == s) return t;
+    for (dtype t : candidates) {
+        const std::string_view name = to_string(t);
+        if (name.size() != s.size()) continue;
+        std::size_t i = 0;
+        while (i < s.size() && name[i] == s[i]) ++i;
+        if (i == s.size()) return t;
+    }
     return std::nullopt;
 }
 } // namespace detail
