@@ -19,6 +19,10 @@
 #include <system_error>
 #include <vector>
 
+#if defined(__unix__)
+#include <sys/resource.h>
+#endif
+
 namespace {
 
 namespace fs = std::filesystem;
@@ -117,12 +121,26 @@ void set_common_counters(benchmark::State& state, const bench_file& f) {
         benchmark::Counter(static_cast<double>(f.tensors), benchmark::Counter::kIsIterationInvariantRate);
 }
 
+// Minor page faults of this process so far (0 where getrusage is missing).
+long page_faults() {
+#if defined(__unix__)
+    rusage usage{};
+    if (::getrusage(RUSAGE_SELF, &usage) == 0) return usage.ru_minflt;
+#endif
+    return 0;
+}
+
 void BM_Open(benchmark::State& state) {
     const bench_file& f = file_for(state.range(0));
+    const long faults_before = page_faults();
     for (auto _ : state) {
         auto file = safetensors::open(f.path);
         benchmark::DoNotOptimize(file.size());
     }
+    // Faults per open show whether the table memory was reused or fetched fresh from the
+    // kernel (on this VM, fresh memory is what makes BM_Open slow and erratic).
+    state.counters["faults_per_open"] = benchmark::Counter(static_cast<double>(page_faults() - faults_before),
+                                                           benchmark::Counter::kAvgIterations);
     // Checked once, outside the timed loop: the benchmark measures a successful open.
     if (safetensors::open(f.path).size() != static_cast<std::size_t>(f.tensors))
         state.SkipWithError("open() returned the wrong tensor count");

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Builds safetensors-bench (Release), runs it with 10 repetitions, interleaved in random order
+# Builds safetensors-bench (Release), runs it with 20 repetitions, interleaved in random order
 # so that a slow spell of this noisy VM does not land on one side of a pair, and refreshes the tables in
 # bench/README.md from the medians, and the chart bench/ratios.png (needs matplotlib).
 # Extra arguments go to the benchmark binary, e.g.
 #   scripts/bench.sh --benchmark_filter='BM_Open|BM_SaxBaseline'
 # TORCH=1 also runs bench/compare_torch.py (needs torch) and refreshes its table.
-# INTERLEAVE=0 runs each benchmark's repetitions back to back instead (as a plain
-# `safetensors-bench --benchmark_repetitions=N` does).
+# INTERLEAVE=0 runs each benchmark's repetitions back to back instead
+# (`--benchmark_enable_random_interleaving=false`). A plain `safetensors-bench` run also does
+# 20 interleaved repetitions: those are its defaults (bench/bench_main.cpp).
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -19,7 +20,7 @@ cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=Release \
 cmake --build "$dir" --target safetensors-bench safetensors-time-load -j "${JOBS:-2}"
 
 "$dir/bin/safetensors-bench" \
-    --benchmark_repetitions="${REPETITIONS:-10}" \
+    --benchmark_repetitions="${REPETITIONS:-20}" \
     --benchmark_enable_random_interleaving="$([[ "${INTERLEAVE:-1}" == 0 ]] && echo false || echo true)" \
     --benchmark_report_aggregates_only=true \
     --benchmark_out="$dir/results.json" --benchmark_out_format=json \
