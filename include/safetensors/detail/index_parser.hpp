@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <cstring>
 #include <map>
 #include <numeric>
 #include <string>
@@ -166,11 +165,11 @@ private:
     // Bytes nlohmann would misread (a raw NUL ends its input, a BOM is skipped); UTF-8 first.
     static void check_bytes(std::string_view text, const std::string& where) {
         const auto* bytes = reinterpret_cast<const unsigned char*>(text.data());
-        const std::size_t bad = find_invalid_utf8(bytes, text.size());
-        if (bad != text.size()) throw_error(errc::invalid_index, "invalid UTF-8 in " + where + " at byte " + std::to_string(bad));
-        if (const void* nul = std::memchr(text.data(), 0, text.size()))
-            throw_error(errc::invalid_index, "invalid JSON in " + where + ": NUL byte at byte " +
-                                                 std::to_string(static_cast<const char*>(nul) - text.data()));
+        const header_bytes_scan scan = scan_header_bytes(bytes, text.size());
+        if (scan.invalid_utf8 != text.size())
+            throw_error(errc::invalid_index, "invalid UTF-8 in " + where + " at byte " + std::to_string(scan.invalid_utf8));
+        if (scan.first_nul != text.size())
+            throw_error(errc::invalid_index, "invalid JSON in " + where + ": NUL byte at byte " + std::to_string(scan.first_nul));
         if (text.size() >= 3 && bytes[0] == 0xEF && bytes[1] == 0xBB && bytes[2] == 0xBF)
             throw_error(errc::invalid_index, "invalid JSON in " + where + ": byte order mark at byte 0");
     }
