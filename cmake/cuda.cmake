@@ -40,12 +40,18 @@ if(SAFETENSORS_CUDA)
         set(SAFETENSORS_HAS_NVCC ON)
       endif()
     endif()
+    if(SAFETENSORS_REQUIRE_CUDA AND NOT SAFETENSORS_HAS_NVCC)
+      message(FATAL_ERROR "safetensors: SAFETENSORS_REQUIRE_CUDA is on but nvcc was not found "
+                          "(or tests, examples and benchmarks are all off)")
+    endif()
     if(SAFETENSORS_HAS_NVCC)
       message(STATUS "safetensors: CUDA ${CUDAToolkit_VERSION} found: safetensors::cuda; the project's "
                      "CUDA sources are compiled by nvcc ${CMAKE_CUDA_COMPILER_VERSION}")
     else()
       message(STATUS "safetensors: CUDA ${CUDAToolkit_VERSION} found: safetensors::cuda")
     endif()
+  elseif(SAFETENSORS_REQUIRE_CUDA)
+    message(FATAL_ERROR "safetensors: SAFETENSORS_REQUIRE_CUDA is on but the CUDA toolkit was not found")
   else()
     message(STATUS "safetensors: CUDA toolkit not found: no safetensors::cuda")
   endif()
@@ -55,15 +61,24 @@ endif()
 #   An executable of the project (test, example, benchmark) that uses safetensors/cuda.hpp:
 #   nvcc compiles its sources when available, else the C++ compiler; warnings as in
 #   safetensors_configure_executable(), output in <build>/bin.
+#   HOST_COMPILER: the C++ compiler compiles every source, as a consumer's would (cuda.hpp has
+#   no kernels); the project's examples and benchmark use it, the tests use nvcc, so both
+#   compilers are checked without paying nvcc's minute for every program.
+#   CXX_SOURCES src...: sources that never need nvcc (doctest's main).
 function(safetensors_cuda_executable target)
-  add_executable(${target} ${ARGN})
+  cmake_parse_arguments(PARSE_ARGV 1 arg "HOST_COMPILER" "" "CXX_SOURCES")
+  add_executable(${target} ${arg_UNPARSED_ARGUMENTS} ${arg_CXX_SOURCES})
   target_link_libraries(${target} PRIVATE safetensors::cuda)
   set_target_properties(${target} PROPERTIES
     CXX_EXTENSIONS OFF
     CUDA_EXTENSIONS OFF
     RUNTIME_OUTPUT_DIRECTORY "${PROJECT_BINARY_DIR}/bin")
-  if(SAFETENSORS_HAS_NVCC)
-    set_source_files_properties(${ARGN} PROPERTIES LANGUAGE CUDA)
+  if(arg_CXX_SOURCES AND NOT MSVC)
+    target_compile_options(${target} PRIVATE
+      "$<$<COMPILE_LANGUAGE:CXX>:-Wall;-Wextra;-Wpedantic;$<$<BOOL:${SAFETENSORS_WERROR}>:-Werror>>")
+  endif()
+  if(SAFETENSORS_HAS_NVCC AND NOT arg_HOST_COMPILER)
+    set_source_files_properties(${arg_UNPARSED_ARGUMENTS} PROPERTIES LANGUAGE CUDA)
     target_compile_features(${target} PRIVATE cuda_std_17)
     # CUDA::cudart comes through safetensors::cuda; do not add nvcc's static one as well.
     set_target_properties(${target} PROPERTIES CUDA_RUNTIME_LIBRARY None)

@@ -9,11 +9,13 @@ set -euo pipefail
 build_packages=(cmake make g++ nlohmann-json3-dev)
 test_packages=(
     "${build_packages[@]}"
-    clang libclang-rt-14-dev   # stages 2, 5, 6: clang++ with ASan/UBSan, TSan, libFuzzer
+    ninja-build                # faster builds than make (used when present)
+    clang libclang-rt-14-dev   # stages asan, tsan, fuzz: clang++ with ASan/UBSan, TSan, libFuzzer
     doctest-dev                # unit tests
     libbenchmark-dev           # benchmarks
-    g++-mingw-w64-x86-64       # stage 3: Windows compile-only check
-    g++-multilib               # stage 4: 32-bit build and unit tests
+    g++-mingw-w64-x86-64-posix # stage windows: MinGW-w64 with std::thread (POSIX threads)
+    wine64                     # stage windows: runs the Windows unit tests
+    g++-multilib               # stage m32: 32-bit build and unit tests
     pkg-config                 # pkg-config consumer test
     libdlpack-dev              # DLPack export tests (dlpack.hpp)
     libopenmpi-dev openmpi-bin # MPI tensor-parallel example and its test

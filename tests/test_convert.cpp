@@ -21,6 +21,7 @@
 
 #include "support/bytes.hpp"
 #include "support/errors.hpp"
+#include "support/json.hpp"
 
 namespace st = safetensors;
 using st::convert_path;
@@ -31,22 +32,7 @@ using test_support::error_of;
 
 namespace {
 
-const std::string tables_dir = std::string(SAFETENSORS_TEST_DATA_DIR) + "/reference/dtype_tables/";
-
-std::vector<std::byte> read_table(const std::string& name) {
-    std::ifstream in(tables_dir + name, std::ios::binary);
-    REQUIRE_MESSAGE(in.good(), "cannot open " << tables_dir + name);
-    const std::string s((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    std::vector<std::byte> out(s.size());
-    std::memcpy(out.data(), s.data(), s.size());
-    return out;
-}
-
-nlohmann::json read_json(const std::string& name) {
-    std::ifstream in(tables_dir + name);
-    REQUIRE_MESSAGE(in.good(), "cannot open " << tables_dir + name);
-    return nlohmann::json::parse(in);
-}
+std::vector<std::byte> read_table(const std::string& name) { return test_support::read_all(test_support::dtype_table_path(name)); }
 
 std::uint32_t bits_of(float f) {
     std::uint32_t u;
@@ -211,7 +197,7 @@ TEST_CASE("F8, F6, F4 -> F32: every code against the tables, on every path") {
     const std::vector<convert_path> paths = runnable_paths();
     for (const format& f : formats) {
         CAPTURE(f.table);
-        const nlohmann::json table = read_json(f.table);
+        const nlohmann::json table = test_support::read_json(test_support::dtype_table_path(f.table));
         REQUIRE(table.size() == f.codes);
         const std::vector<std::byte> src = packed_codes(f.t, f.codes);
         for (convert_path p : paths) {

@@ -16,6 +16,9 @@
 #include <utility>
 #include <vector>
 
+#include "support/bytes.hpp"
+#include "support/json.hpp"
+
 #ifndef SAFETENSORS_TEST_DATA_DIR
 #error "SAFETENSORS_TEST_DATA_DIR must be defined by the build"
 #endif
@@ -25,18 +28,10 @@ using st::dtype;
 
 namespace {
 
-const std::string tables_dir = std::string(SAFETENSORS_TEST_DATA_DIR) + "/reference/dtype_tables/";
-
 std::vector<unsigned char> read_bytes(const std::string& path) {
     std::ifstream in(path, std::ios::binary);
     REQUIRE_MESSAGE(in.good(), "cannot open " << path);
     return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
-nlohmann::json read_json(const std::string& path) {
-    std::ifstream in(path);
-    REQUIRE_MESSAGE(in.good(), "cannot open " << path);
-    return nlohmann::json::parse(in);
 }
 
 std::uint64_t double_bits(double d) {
@@ -69,7 +64,7 @@ void check_value(double got, const nlohmann::json& want, const std::string& wher
 // Every code of a table, decoded by the scalar decoder and by element_to_double.
 template <class Decode>
 void check_table(const std::string& file, unsigned codes, dtype t, Decode decode) {
-    const nlohmann::json table = read_json(tables_dir + file);
+    const nlohmann::json table = test_support::read_json(test_support::dtype_table_path(file));
     REQUIRE(table.size() == codes);
     for (unsigned code = 0; code < codes; ++code) {
         const nlohmann::json& want = table.at(std::to_string(code));
@@ -84,7 +79,7 @@ void check_table(const std::string& file, unsigned codes, dtype t, Decode decode
 // 65,536 little-endian float32 bit patterns indexed by the 16-bit code.
 template <class Decode>
 void check_16bit_table(const std::string& file, dtype t, Decode decode) {
-    const std::vector<unsigned char> bytes = read_bytes(tables_dir + file);
+    const std::vector<unsigned char> bytes = read_bytes(test_support::dtype_table_path(file));
     REQUIRE(bytes.size() == 65536u * 4);
     std::size_t mismatches = 0;
     for (std::uint32_t code = 0; code < 65536; ++code) {
@@ -329,7 +324,7 @@ TEST_CASE("f16 and bf16 decoders match the tables for all 65,536 codes") {
 }
 
 TEST_CASE("fnuz fixture bytes decode to torch's values") {
-    const nlohmann::json manifest = read_json(std::string(SAFETENSORS_TEST_DATA_DIR) + "/reference/valid/fnuz_manifest.json");
+    const nlohmann::json manifest = test_support::read_json(test_support::data_path("reference/valid/fnuz_manifest.json"));
     const std::pair<const char*, dtype> kinds[] = {{"float8_e4m3fnuz", dtype::F8_E4M3FNUZ},
                                                    {"float8_e5m2fnuz", dtype::F8_E5M2FNUZ}};
     for (const auto& entry : kinds) {

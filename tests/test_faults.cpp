@@ -30,19 +30,15 @@
 
 #include "support/bytes.hpp"
 #include "support/errors.hpp"
+#include "support/platform.hpp"
+#include "support/temp_dir.hpp"
 
 using safetensors::errc;
 using test_support::data_path;
 using test_support::error_of;
+using test_support::temp_dir;
 
-namespace {
-
-std::vector<std::byte> bytes_of(const std::string& text) {
-    return std::vector<std::byte>(reinterpret_cast<const std::byte*>(text.data()),
-                                  reinterpret_cast<const std::byte*>(text.data()) + text.size());
-}
-
-} // namespace
+using test_support::bytes_of;
 
 TEST_CASE("faults: a length prefix at the 100,000,000-byte limit is accepted, one more is refused") {
     // Exactly 100,000,000 bytes of valid JSON: "{}" and trailing spaces (legal whitespace).
@@ -87,35 +83,12 @@ TEST_CASE("faults: 7 bytes and empty input, from a buffer") {
     CHECK(error_of([&] { (void)safetensors::file::from_buffer(nullptr, 8); }).code == errc::invalid_argument);
 }
 
-#if !defined(_WIN32)
-
 namespace {
 
-// A private folder under /tmp (world-traversable, so a child that dropped root can reach it).
-struct temp_dir {
-    std::string path;
-    temp_dir() {
-        char pattern[] = "/tmp/safetensors-faults-XXXXXX";
-        REQUIRE(::mkdtemp(pattern) != nullptr);
-        path = pattern;
-        REQUIRE(::chmod(path.c_str(), 0755) == 0);
-    }
-    ~temp_dir() {
-        ::chmod(path.c_str(), 0755);
-        std::system(("chmod -R u+rwx '" + path + "' 2>/dev/null; rm -rf '" + path + "'").c_str());
-    }
-    std::string file(const std::string& name) const { return path + "/" + name; }
-    // Names in the folder, sorted: a temporary file left behind shows here.
-    std::vector<std::string> entries(const std::string& sub = "") const {
-        std::vector<std::string> out;
-        DIR* d = ::opendir((sub.empty() ? path : file(sub)).c_str());
-        REQUIRE(d != nullptr);
-        while (const dirent* e = ::readdir(d))
-            if (std::string(e->d_name) != "." && std::string(e->d_name) != "..") out.push_back(e->d_name);
-        ::closedir(d);
-        std::sort(out.begin(), out.end());
-        return out;
-    }
+#if !defined(_WIN32)
+// A private folder under /tmp, world-traversable, so a child that dropped root can reach it.
+struct child_reachable_dir : temp_dir {
+    child_reachable_dir() : temp_dir("/tmp") { REQUIRE(::chmod(path.c_str(), 0755) == 0); }
 };
 
 // Runs body in a forked child; its return value (0 = all expectations met, else the number of
@@ -147,12 +120,15 @@ bool drop_root() {
     return ::setgroups(1, none) == 0 && ::setresgid(65534, 65534, 65534) == 0 && ::setresuid(65534, 65534, 65534) == 0 &&
            ::geteuid() == 65534;
 }
+#endif  // !_WIN32
 
 const std::string all_dtypes = "reference/valid/all_dtypes.safetensors";
 
 } // namespace
 
-TEST_CASE("faults: a file truncated after open: checked reads report short_read, views of read mode are unaffected") {
+TEST_CASE("faults: a file truncated after open: checked reads report short_read, views of read mode are unaffected" *
+          POSIX_ONLY("truncates a mapped file, which Windows refuses (ERROR_USER_MAPPED_FILE)")) {
+#if !defined(_WIN32)
     temp_dir dir;
     const std::string path = dir.file("shrinks.safetensors");
     test_support::write_all(path, test_support::read_all(data_path(all_dtypes)));
@@ -184,9 +160,12 @@ TEST_CASE("faults: a file truncated after open: checked reads report short_read,
     std::vector<std::byte> rows(static_cast<std::size_t>(first_rows.byte_size()));
     first_rows.copy_to(rows.data(), rows.size());
     CHECK(std::equal(rows.begin(), rows.end(), kept.bytes().begin()));
+#endif
 }
 
-TEST_CASE("faults: saving from a source that fails halfway leaves the target as it was and no temporary file") {
+TEST_CASE("faults: saving from a source that fails halfway leaves the target as it was and no temporary file" *
+          POSIX_ONLY("truncates a mapped file, which Windows refuses (ERROR_USER_MAPPED_FILE)")) {
+#if !defined(_WIN32)
     temp_dir dir;
     const std::string path = dir.file("source.safetensors");
     const std::string target = dir.file("target.safetensors");
@@ -205,9 +184,12 @@ TEST_CASE("faults: saving from a source that fails halfway leaves the target as 
     CHECK(dir.entries() == std::vector<std::string>{"source.safetensors", "target.safetensors"});
     // serialize() fails the same way and returns nothing.
     CHECK(error_of([&] { (void)safetensors::serialize(f); }).code == errc::short_read);
+#endif
 }
 
-TEST_CASE("faults: a file extended after open keeps the size it was opened with") {
+TEST_CASE("faults: a file extended after open keeps the size it was opened with" *
+          POSIX_ONLY("appends to a file the library holds open, which its Windows share mode refuses")) {
+#if !defined(_WIN32)
     temp_dir dir;
     const std::string path = dir.file("grows.safetensors");
     const auto original = test_support::read_all(data_path(all_dtypes));
@@ -241,9 +223,12 @@ TEST_CASE("faults: a file extended after open keeps the size it was opened with"
               "incomplete metadata, file not fully covered: tensors cover 18198 bytes of a 22294-byte data section");
         test_support::write_all(path, original);
     }
+#endif
 }
 
-TEST_CASE("faults: special files in read mode, with exact messages") {
+TEST_CASE("faults: special files in read mode, with exact messages" *
+          POSIX_ONLY("FIFOs and /dev/zero")) {
+#if !defined(_WIN32)
     temp_dir dir;
     const safetensors::open_options read{safetensors::open_mode::read};
     auto failure = [&](const std::string& path) {
@@ -251,9 +236,9 @@ TEST_CASE("faults: special files in read mode, with exact messages") {
         REQUIRE(!r);
         return r.error();
     };
-    auto e = failure(dir.path);
+    auto e = failure(dir.str());
     CHECK(e.code == errc::not_regular_file);
-    CHECK(e.message == "\"" + dir.path + "\" is a directory");
+    CHECK(e.message == "\"" + dir.str() + "\" is a directory");
     const std::string fifo = dir.file("fifo");
     REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
     e = failure(fifo);  // opened without blocking (no writer), then refused
@@ -270,10 +255,13 @@ TEST_CASE("faults: special files in read mode, with exact messages") {
     e = failure(dir.file("missing"));
     CHECK(e.code == errc::file_not_found);
     CHECK(e.message == "cannot open \"" + dir.file("missing") + "\": No such file or directory");
+#endif
 }
 
-TEST_CASE("faults: permission denied, reading a file and writing into a folder (as an unprivileged user)") {
-    temp_dir dir;
+TEST_CASE("faults: permission denied, reading a file and writing into a folder (as an unprivileged user)" *
+          POSIX_ONLY("switches to an unprivileged uid in a forked child")) {
+#if !defined(_WIN32)
+    child_reachable_dir dir;
     const std::string secret = dir.file("secret.safetensors");
     test_support::write_all(secret, test_support::read_all(data_path(all_dtypes)));
     REQUIRE(::chmod(secret.c_str(), 0000) == 0);
@@ -300,11 +288,14 @@ TEST_CASE("faults: permission denied, reading a file and writing into a folder (
     REQUIRE(::chmod(dir.file("locked").c_str(), 0755) == 0);
     CHECK(test_support::read_all(target) == bytes_of("previous"));
     CHECK(dir.entries("locked") == std::vector<std::string>{"model.safetensors"});
+#endif
 }
 
+#if defined(__linux__) || defined(_WIN32)
+TEST_CASE("faults: a full disk fails the write; the target keeps its content and no temporary file remains" *
+          POSIX_ONLY("mounts a tmpfs in a private mount namespace (Linux)")) {
 #if defined(__linux__)
-TEST_CASE("faults: a full disk fails the write; the target keeps its content and no temporary file remains") {
-    temp_dir dir;
+    child_reachable_dir dir;
     REQUIRE(::mkdir(dir.file("small").c_str(), 0755) == 0);
     const std::string folder = dir.file("small");
     const std::string target = folder + "/model.safetensors";
@@ -344,7 +335,6 @@ TEST_CASE("faults: a full disk fails the write; the target keeps its content and
     } else {
         CHECK(status == 0);
     }
+#endif
 }
-#endif  // __linux__
-
-#endif  // !_WIN32
+#endif  // __linux__ || _WIN32

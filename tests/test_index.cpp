@@ -13,6 +13,8 @@
 #include <safetensors/sharded_writer.hpp>
 
 #include "support/bytes.hpp"
+#include "support/platform.hpp"
+#include "support/temp_dir.hpp"
 #include "support/errors.hpp"
 
 #include <atomic>
@@ -28,6 +30,7 @@
 namespace st = safetensors;
 namespace fs = std::filesystem;
 using test_support::error_of;
+using test_support::temp_dir;
 
 namespace {
 
@@ -36,23 +39,6 @@ const std::string single_path = test_support::data_path("reference/model/gpt2_ti
 const std::string fixture_index = sharded_dir + "/model.safetensors.index.json";
 
 std::string shard_file(int n) { return "model-0000" + std::to_string(n) + "-of-00005.safetensors"; }
-
-// A fresh folder under the build's tmp dir, removed with everything in it.
-struct temp_dir {
-    fs::path path;
-    temp_dir() {
-        static std::atomic<int> counter{0};
-        path = fs::path(SAFETENSORS_TEST_TMP_DIR) /
-               ("index-" + std::to_string(counter++) + "-" + std::to_string(std::hash<std::thread::id>{}(std::this_thread::get_id()) % 100000));
-        fs::remove_all(path);
-        fs::create_directories(path);
-    }
-    ~temp_dir() {
-        std::error_code ignored;
-        fs::remove_all(path, ignored);
-    }
-    std::string file(const std::string& name) const { return (path / name).string(); }
-};
 
 void write_text(const std::string& path, const std::string& text) {
     std::ofstream out(path, std::ios::binary | std::ios::trunc);
@@ -65,7 +51,7 @@ std::string read_text(const std::string& path) {
     return std::string(reinterpret_cast<const char*>(bytes.data()), bytes.size());
 }
 
-std::string bytes_of(const st::tensor_view& v) { return std::string(reinterpret_cast<const char*>(v.data()), v.byte_size()); }
+std::string content_of(const st::tensor_view& v) { return std::string(reinterpret_cast<const char*>(v.data()), v.byte_size()); }
 
 // Every tensor of the collection equals the unsharded file's, and the two hold the same names.
 void check_equal_to_single(const st::sharded_file& model) {
@@ -78,7 +64,7 @@ void check_equal_to_single(const st::sharded_file& model) {
         CHECK(view.dtype() == want.dtype());
         CHECK(std::vector<std::uint64_t>(view.shape().begin(), view.shape().end()) ==
               std::vector<std::uint64_t>(want.shape().begin(), want.shape().end()));
-        CHECK(bytes_of(view) == bytes_of(want));
+        CHECK(content_of(view) == content_of(want));
     }
 }
 
@@ -154,7 +140,7 @@ TEST_CASE("index: the sharded fixture is one collection equal to the unsharded f
 
     // A view outlives the collection that made it.
     st::tensor_view kept = st::open_sharded(sharded_dir).tensor("transformer.wpe.weight");
-    CHECK(bytes_of(kept) == bytes_of(single.tensor("transformer.wpe.weight")));
+    CHECK(content_of(kept) == content_of(single.tensor("transformer.wpe.weight")));
 }
 
 TEST_CASE("index: metadata, raw JSON, and the lookup errors") {
@@ -201,9 +187,9 @@ TEST_CASE("index: a folder or a file without an index is a collection of one sha
         CHECK(model.keys() == st::open(single_path).keys());
     }
     temp_dir dir;
-    auto e = error_of([&] { st::open_sharded(dir.path.string()); });
+    auto e = error_of([&] { st::open_sharded(dir.str()); });
     CHECK(e.code == st::errc::file_not_found);
-    CHECK(e.message == "folder \"" + dir.path.string() +
+    CHECK(e.message == "folder \"" + dir.str() +
                            "\" holds neither \"model.safetensors.index.json\" nor \"model.safetensors\"");
 }
 
@@ -287,7 +273,7 @@ TEST_CASE("index: malformed indexes are refused with exact messages") {
         out.seekp(static_cast<std::streamoff>(st::max_index_size));
         out.put(' ');
     }
-    auto e = error_of([&] { st::open_sharded(dir.path.string()); });
+    auto e = error_of([&] { st::open_sharded(dir.str()); });
     CHECK(e.code == st::errc::invalid_index);
     CHECK(e.message == "index \"" + big + "\" is too large: 100000001 bytes, the limit is 100000000");
 }
@@ -297,7 +283,7 @@ TEST_CASE("index: missing shards") {
     fs::copy_file(fixture_index, dir.file("model.safetensors.index.json"));
     for (int n : {1, 3, 4, 5}) fs::copy_file(sharded_dir + "/" + shard_file(n), dir.file(shard_file(n)));
     const std::string index = dir.file("model.safetensors.index.json");
-    const st::sharded_file model = st::open_sharded(dir.path.string());  // open touches no shard
+    const st::sharded_file model = st::open_sharded(dir.str());  // open touches no shard
     CHECK(model.tensor("transformer.wte.weight").byte_size() == 38400);
     const std::string expected = "missing shard \"" + shard_file(2) + "\" of index \"" + index + "\": cannot open \"" +
                                  dir.file(shard_file(2)) + "\": No such file or directory";
@@ -364,8 +350,9 @@ TEST_CASE("index: validate() finds shards and weight_map that disagree") {
     }
 }
 
+TEST_CASE("index: the Hugging Face cache layout (snapshots/<rev>/ links into blobs/)" *
+          POSIX_ONLY("symbolic links need a privilege on Windows")) {
 #if !defined(_WIN32)
-TEST_CASE("index: the Hugging Face cache layout (snapshots/<rev>/ links into blobs/)") {
     temp_dir dir;
     const fs::path blobs = dir.path / "models--tiny" / "blobs";
     const fs::path snapshot = dir.path / "models--tiny" / "snapshots" / "0123abcd";
@@ -386,8 +373,8 @@ TEST_CASE("index: the Hugging Face cache layout (snapshots/<rev>/ links into blo
         check_equal_to_single(model);
         model.validate();
     }
-}
 #endif
+}
 
 TEST_CASE("index: save_sharded reproduces the transformers fixture byte for byte") {
     const auto single = st::open(single_path);
@@ -399,7 +386,7 @@ TEST_CASE("index: save_sharded reproduces the transformers fixture byte for byte
     st::sharded_write_options options;
     options.max_shard_size = 40'000;  // max_shard_size="40KB"
     options.write.sync = false;
-    const st::sharded_write_result written = st::save_sharded(dir.path.string(), refs, options);
+    const st::sharded_write_result written = st::save_sharded(dir.str(), refs, options);
     CHECK(written.total_size == 148480);
     CHECK(written.total_parameters == 37120);
     CHECK(written.index_file == dir.file("model.safetensors.index.json"));
@@ -410,7 +397,7 @@ TEST_CASE("index: save_sharded reproduces the transformers fixture byte for byte
         CHECK(test_support::read_all(dir.file(shard_file(n))) == test_support::read_all(sharded_dir + "/" + shard_file(n)));
     }
     CHECK(read_text(written.index_file) == read_text(fixture_index));
-    st::open_sharded(dir.path.string()).validate();
+    st::open_sharded(dir.str()).validate();
 
     // The same split from plan_shards: wte alone, then wpe and layer 0's attention, ...
     const auto plan = st::plan_shards(refs, 40'000);
@@ -438,11 +425,11 @@ TEST_CASE("index: save_sharded options and the split rule") {
         temp_dir dir;
         st::sharded_write_options options;
         options.write.sync = false;
-        const auto written = st::save_sharded(dir.path.string(), std::vector<st::tensor_ref>{tensor("a", 10)}, options);
+        const auto written = st::save_sharded(dir.str(), std::vector<st::tensor_ref>{tensor("a", 10)}, options);
         CHECK(written.index_file.empty());
         CHECK(written.shard_files == std::vector<std::string>{dir.file("model.safetensors")});
         CHECK_FALSE(fs::exists(dir.file("model.safetensors.index.json")));
-        CHECK(st::open_sharded(dir.path.string()).tensor("a").byte_size() == 10);
+        CHECK(st::open_sharded(dir.str()).tensor("a").byte_size() == 10);
     }
     SUBCASE("prefix, metadata of the index and of the shards") {
         temp_dir dir;
@@ -454,7 +441,7 @@ TEST_CASE("index: save_sharded options and the split rule") {
         options.total_parameters = false;
         options.index_metadata = {{"format", "pt"}, {"note", "caf\xc3\xa9"}};
         const std::vector<st::tensor_ref> refs = {tensor("z", 10), tensor("\xc3\xa9", 20)};
-        const auto written = st::save_sharded(dir.path.string(), refs, options);
+        const auto written = st::save_sharded(dir.str(), refs, options);
         CHECK(written.shard_files == std::vector<std::string>{dir.file("adapter-00001-of-00002.safetensors"),
                                                               dir.file("adapter-00002-of-00002.safetensors")});
         CHECK(read_text(dir.file("adapter.safetensors.index.json")) ==
@@ -471,27 +458,27 @@ TEST_CASE("index: save_sharded options and the split rule") {
         st::sharded_write_options options;
         options.max_shard_size = 10;
         const std::vector<st::tensor_ref> dup = {tensor("a", 10), tensor("a", 10)};
-        auto e = error_of([&] { st::save_sharded(dir.path.string(), dup, options); });
+        auto e = error_of([&] { st::save_sharded(dir.str(), dup, options); });
         CHECK(e.code == st::errc::duplicate_name);
         CHECK(e.message == "duplicate tensor name \"a\"");
         const std::vector<st::tensor_ref> short_data = {tensor("a", 10), st::tensor_ref("b", st::dtype::F32, {4}, bytes.data(), 10)};
-        e = error_of([&] { st::save_sharded(dir.path.string(), short_data, options); });
+        e = error_of([&] { st::save_sharded(dir.str(), short_data, options); });
         CHECK(e.code == st::errc::invalid_tensor);
         CHECK(e.message == "tensor \"b\": 10 bytes given, but dtype F32 with shape [4] needs 16");
         options.prefix = "../model";
-        e = error_of([&] { st::save_sharded(dir.path.string(), std::vector<st::tensor_ref>{tensor("a", 1)}, options); });
+        e = error_of([&] { st::save_sharded(dir.str(), std::vector<st::tensor_ref>{tensor("a", 1)}, options); });
         CHECK(e.code == st::errc::invalid_argument);
         CHECK(e.message == "sharded_write_options::prefix \"../model\" is not a plain file name: it contains \"/\"");
         options.prefix = "model";
         options.index_metadata = {{"total_size", 1}};
-        e = error_of([&] { st::save_sharded(dir.path.string(), std::vector<st::tensor_ref>{tensor("a", 1)}, options); });
+        e = error_of([&] { st::save_sharded(dir.str(), std::vector<st::tensor_ref>{tensor("a", 1)}, options); });
         CHECK(e.code == st::errc::invalid_argument);
         CHECK(e.message == "sharded_write_options::index_metadata must not set \"total_size\": it is computed from the tensors");
         options.index_metadata = {{"note", "\xff"}};
-        e = error_of([&] { st::save_sharded(dir.path.string(), dup, options); });
+        e = error_of([&] { st::save_sharded(dir.str(), dup, options); });
         CHECK(e.code == st::errc::duplicate_name);  // names are checked first
         options.index_metadata = nlohmann::json::array();
-        e = error_of([&] { st::save_sharded(dir.path.string(), std::vector<st::tensor_ref>{tensor("a", 1)}, options); });
+        e = error_of([&] { st::save_sharded(dir.str(), std::vector<st::tensor_ref>{tensor("a", 1)}, options); });
         CHECK(e.code == st::errc::invalid_argument);
         CHECK(fs::is_empty(dir.path));
     }
@@ -511,7 +498,7 @@ TEST_CASE("index: threads open shards lazily and safely") {
                 for (std::size_t k = 0; k < names.size(); ++k) {
                     const std::string& name = names[(k + static_cast<std::size_t>(t) * 3) % names.size()];
                     const st::tensor_view view = model.tensor(name);
-                    if (bytes_of(view) != bytes_of(single.tensor(name))) ++mismatches;
+                    if (content_of(view) != content_of(single.tensor(name))) ++mismatches;
                 }
                 for (std::size_t s = 0; s < 5; ++s) seen[static_cast<std::size_t>(t) * 5 + s] = &model.shard(s);
             });

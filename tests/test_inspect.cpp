@@ -8,6 +8,8 @@
 // POSIX only (fork/exec); the build passes SAFETENSORS_INSPECT_EXE when it builds the tool.
 #include <doctest/doctest.h>
 
+#include "support/platform.hpp"
+
 #if defined(SAFETENSORS_INSPECT_EXE) && !defined(_WIN32)
 
 #include <safetensors/safetensors.hpp>
@@ -15,7 +17,9 @@
 #include <nlohmann/json.hpp>
 
 #include "support/bytes.hpp"
+#include "support/json.hpp"
 #include "support/sha256.hpp"
+#include "support/temp_dir.hpp"
 
 #include <algorithm>
 #include <cerrno>
@@ -126,12 +130,6 @@ run_result run_tool(const std::vector<std::string>& args) {
     return result;
 }
 
-json read_json(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) throw std::runtime_error("cannot read " + path);
-    return json::parse(std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()));
-}
-
 std::string shown(const run_result& r) {
     return "status " + std::to_string(r.status) + ", stderr: " + r.err.substr(0, 500);
 }
@@ -177,38 +175,13 @@ bool has_raw_control(const std::string& text) {
 }
 
 // A fresh directory for files written by a test, removed with its files at the end.
-class temp_dir {
+class tool_dir : public test_support::temp_dir {
 public:
-    temp_dir() {
-#ifdef SAFETENSORS_TEST_TMP_DIR
-        std::string base = SAFETENSORS_TEST_TMP_DIR;
-#else
-        const char* env = std::getenv("TMPDIR");
-        std::string base = env && *env ? env : "/tmp";
-#endif
-        std::string pattern = base + "/inspect-XXXXXX";
-        std::vector<char> buffer(pattern.begin(), pattern.end());
-        buffer.push_back('\0');
-        if (!::mkdtemp(buffer.data())) throw std::runtime_error("mkdtemp failed in " + base);
-        path_ = buffer.data();
-    }
-    ~temp_dir() {
-        for (const auto& f : files_) ::unlink(f.c_str());
-        ::rmdir(path_.c_str());
-    }
-    temp_dir(const temp_dir&) = delete;
-    temp_dir& operator=(const temp_dir&) = delete;
-
     std::string write(const std::string& name, const std::vector<std::byte>& bytes) {
-        std::string p = path_ + "/" + name;
+        const std::string p = file(name);
         test_support::write_all(p, bytes);
-        files_.push_back(p);
         return p;
     }
-
-private:
-    std::string path_;
-    std::vector<std::string> files_;
 };
 
 // What a valid fixture should show: metadata (null or object), tensors (name -> dtype,
@@ -299,7 +272,7 @@ void check_valid_fixture(const std::string& path, const expectation& expected) {
 }
 
 void check_manifest(const std::string& dir) {
-    json manifest = read_json(reference_dir + dir + "/manifest.json");
+    json manifest = test_support::read_json(reference_dir + dir + "/manifest.json");
     REQUIRE(manifest.size() > 0);
     for (auto it = manifest.begin(); it != manifest.end(); ++it)
         check_valid_fixture(reference_dir + dir + "/" + it.key(), expected_from_manifest(it.value()));
@@ -308,7 +281,7 @@ void check_manifest(const std::string& dir) {
 } // namespace
 
 TEST_CASE("inspect: malformed fixtures get the reference's verdict") {
-    json verdicts = read_json(reference_dir + "malformed/verdicts.json");
+    json verdicts = test_support::read_json(reference_dir + "malformed/verdicts.json");
     // Documented deviations: the reference (a serde map) silently keeps the last of two
     // tensors with the same name; this library rejects duplicate tensor names
     // (errc::duplicate_tensor), so the tool exits 1 where the reference accepts.
@@ -357,7 +330,7 @@ TEST_CASE("inspect: --json and --dump match model/manifest.json") {
 }
 
 TEST_CASE("inspect: --dump of the FNUZ fixture gives the reference's bytes") {
-    json manifest = read_json(reference_dir + "valid/fnuz_manifest.json");
+    json manifest = test_support::read_json(reference_dir + "valid/fnuz_manifest.json");
     const std::string path = reference_dir + "valid/fnuz.safetensors";
     REQUIRE(manifest.size() == 2);
     for (auto it = manifest.begin(); it != manifest.end(); ++it) {
@@ -380,7 +353,7 @@ TEST_CASE("inspect: table mode") {
     REQUIRE_MESSAGE(r.status == 0, shown(r));
     CHECK(r.err.empty());
     CHECK_FALSE(has_raw_control(r.out));
-    json manifest = read_json(reference_dir + "valid/manifest.json")["lora_metadata.safetensors"];
+    json manifest = test_support::read_json(reference_dir + "valid/manifest.json")["lora_metadata.safetensors"];
 
     // Every tensor, in file order.
     std::size_t previous = 0;
@@ -423,7 +396,7 @@ TEST_CASE("inspect: table mode") {
 }
 
 TEST_CASE("inspect: control characters from the file never reach the terminal") {
-    temp_dir dir;
+    tool_dir dir;
     // Name "a ESC[31m b DEL CSI(C1) c", metadata key/value with C0, DEL and C1 controls, a
     // metadata value holding JSON with an escaped ESC and a raw C1 inside, and one nested
     // deeper than the pretty-printer's limit (shown as a plain string).
@@ -525,7 +498,7 @@ TEST_CASE("inspect: usage and lookup errors") {
 }
 
 TEST_CASE("inspect: --dump --slice agrees with the reference on every recorded expression") {
-    json manifest = read_json(reference_dir + "valid/manifest.json");
+    json manifest = test_support::read_json(reference_dir + "valid/manifest.json");
     const json& slices = manifest["slicing.safetensors"]["slices"];
     const std::string path = reference_dir + "valid/slicing.safetensors";
     std::size_t checked = 0;
@@ -558,8 +531,8 @@ TEST_CASE("inspect: a sharded checkpoint is one table") {
     const std::string folder = reference_dir + "model/gpt2_tiny_sharded";
     const std::string index = folder + "/model.safetensors.index.json";
     const std::string single = reference_dir + "model/gpt2_tiny/model.safetensors";
-    json manifest = read_json(reference_dir + "model/manifest.json");
-    json weight_map = read_json(index)["weight_map"];
+    json manifest = test_support::read_json(reference_dir + "model/manifest.json");
+    json weight_map = test_support::read_json(index)["weight_map"];
 
     for (const std::string& path : {folder, index}) {
         INFO("path: ", path);
@@ -674,13 +647,13 @@ TEST_CASE("inspect: --sort and --filter") {
 
 #else  // no tool, or not POSIX
 
-TEST_CASE("inspect: skipped") {
 #if defined(_WIN32)
-    MESSAGE("test_inspect.cpp: skipped, the subprocess helper is POSIX only");
+TEST_CASE("inspect: every case" * POSIX_ONLY("runs the tool in a child process through posix_spawn")) {}
 #else
+TEST_CASE("inspect: skipped") {
     MESSAGE("test_inspect.cpp: skipped, SAFETENSORS_INSPECT_EXE is not defined (build with "
             "SAFETENSORS_BUILD_EXAMPLES=ON to test the safetensors-inspect tool)");
-#endif
 }
+#endif
 
 #endif

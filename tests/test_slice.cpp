@@ -23,6 +23,7 @@
 #endif
 
 #include "support/bytes.hpp"
+#include "support/platform.hpp"
 #include "support/errors.hpp"
 #include "support/sha256.hpp"
 
@@ -718,8 +719,8 @@ TEST_CASE("tensor_view::shard: shards of any dimension reassemble the tensor") {
 
 // ---- Page touches --------------------------------------------------------------------------------
 
+TEST_CASE("reading a slice touches only the pages its runs cover" * POSIX_ONLY("guards pages with mmap and mprotect")) {
 #if !defined(_WIN32)
-TEST_CASE("reading a slice touches only the pages its runs cover") {
     // A U8 [16, page] tensor whose rows are exactly the pages after the header's page, in a
     // caller's buffer. Every page no run covers (the header's too) is made PROT_NONE: any
     // read outside the runs would crash the test.
@@ -765,5 +766,5 @@ TEST_CASE("reading a slice touches only the pages its runs cover") {
         REQUIRE(::mprotect(base, total, PROT_READ | PROT_WRITE) == 0);
     }
     ::munmap(map, total);
-}
 #endif
+}

@@ -25,6 +25,7 @@ enum class errc : int {
     short_read = 104,          // file shrank or read_at went past the end
     map_failed = 105,
     file_too_large = 106,      // does not fit the address space (32-bit hosts)
+    file_in_use = 107,         // Windows: the target is open or mapped, so it cannot be replaced
 
     header_too_small = 200,      // file shorter than 8 bytes
     header_too_large = 201,      // N > 100,000,000

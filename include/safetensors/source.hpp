@@ -186,12 +186,30 @@ inline std::wstring utf8_to_wide(const std::string& text) {
     return wide;
 }
 
+// The text of a Windows error: the C library's wording for the codes that have a POSIX
+// equivalent, so a message reads the same on every platform; the number otherwise.
+inline std::string windows_error_text(DWORD code) {
+    switch (code) {
+    case ERROR_FILE_NOT_FOUND:
+    case ERROR_PATH_NOT_FOUND: return std::strerror(ENOENT);
+    case ERROR_ACCESS_DENIED: return std::strerror(EACCES);
+    case ERROR_DISK_FULL:
+    case ERROR_HANDLE_DISK_FULL: return std::strerror(ENOSPC);
+    default: return "Windows error " + std::to_string(code);
+    }
+}
+
 [[noreturn]] inline void throw_last_error(const std::string& what, const std::string& path) {
     DWORD code = ::GetLastError();
     errc e = errc::io_error;
     if (code == ERROR_FILE_NOT_FOUND || code == ERROR_PATH_NOT_FOUND) e = errc::file_not_found;
     if (code == ERROR_ACCESS_DENIED) e = errc::permission_denied;
-    throw_error(e, what + " " + quote(path) + ": Windows error " + std::to_string(code));
+    throw_error(e, what + " " + quote(path) + ": " + windows_error_text(code));
+}
+
+inline bool is_directory(const std::wstring& path) {
+    const DWORD attributes = ::GetFileAttributesW(path.c_str());
+    return attributes != INVALID_FILE_ATTRIBUTES && (attributes & FILE_ATTRIBUTE_DIRECTORY) != 0;
 }
 
 // Owns a Windows HANDLE.
@@ -206,6 +224,8 @@ class file_source final : public source {
 public:
     file_source(const std::string& path, const open_options& options) : source(nullptr, 0, path) {
         std::wstring wide = utf8_to_wide(path);
+        // CreateFileW refuses a folder with "access denied"; say what it is, as POSIX does.
+        if (is_directory(wide)) throw_error(errc::not_regular_file, quote(path) + " is a directory");
         file_.h = ::CreateFileW(wide.c_str(), GENERIC_READ, FILE_SHARE_READ | FILE_SHARE_DELETE, nullptr,
                                 OPEN_EXISTING, FILE_ATTRIBUTE_NORMAL, nullptr);
         if (file_.h == INVALID_HANDLE_VALUE) throw_last_error("cannot open", path);

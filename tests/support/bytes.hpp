@@ -1,9 +1,11 @@
 // Test support: hand-built safetensors byte images, and temporary files.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <fstream>
+#include <iterator>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -36,5 +38,20 @@ inline void write_all(const std::string& path, const std::vector<std::byte>& byt
 }
 
 inline std::string data_path(const std::string& relative) { return std::string(SAFETENSORS_TEST_DATA_DIR) + "/" + relative; }
+
+// One of the exhaustive dtype tables of the reference fixtures.
+inline std::string dtype_table_path(const std::string& name) { return data_path("reference/dtype_tables/" + name); }
+
+inline std::vector<std::byte> bytes_of(const std::string& text) {
+    std::vector<std::byte> out(text.size());
+    for (std::size_t i = 0; i < text.size(); ++i) out[i] = static_cast<std::byte>(text[i]);
+    return out;
+}
+
+inline std::string text_of(const std::vector<std::byte>& bytes) {
+    return std::string(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+}
+
+inline std::string read_text(const std::string& path) { return text_of(read_all(path)); }
 
 } // namespace test_support

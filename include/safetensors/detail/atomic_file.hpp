@@ -95,7 +95,19 @@ inline constexpr std::size_t max_write_chunk = std::size_t{1} << 30;
 #if defined(_WIN32)
 
 [[noreturn]] inline void throw_windows_write_error(const std::string& what, const std::string& target) {
-    throw_error(errc::write_failed, what + " " + quote(target) + ": Windows error " + std::to_string(::GetLastError()));
+    throw_error(errc::write_failed, what + " " + quote(target) + ": " + windows_error_text(::GetLastError()));
+}
+
+// MoveFileExW failed. Windows cannot replace a file that is open or mapped: real Windows says
+// ERROR_SHARING_VIOLATION or ERROR_USER_MAPPED_FILE, Wine ERROR_ACCESS_DENIED. All three are
+// one error, file_in_use; a folder in the way is reported as POSIX reports it.
+[[noreturn]] inline void throw_replace_error(const std::string& target, const std::wstring& wide_target) {
+    const DWORD code = ::GetLastError();
+    if (is_directory(wide_target)) throw_error(errc::write_failed, "cannot replace " + quote(target) + ": Is a directory");
+    if (code == ERROR_ACCESS_DENIED || code == ERROR_SHARING_VIOLATION || code == ERROR_USER_MAPPED_FILE)
+        throw_error(errc::file_in_use,
+                    "cannot replace " + quote(target) + ": the file is in use (open or mapped by this or another process)");
+    throw_error(errc::write_failed, "cannot replace " + quote(target) + ": " + windows_error_text(code));
 }
 
 // A new temporary file beside a target, renamed over it by commit(); removed by discard() or
@@ -146,7 +158,7 @@ public:
         if (!::CloseHandle(h)) throw_windows_write_error("cannot close", target_);
         const std::wstring wide_target = utf8_to_wide(target_);
         const DWORD flags = MOVEFILE_REPLACE_EXISTING | (sync ? MOVEFILE_WRITE_THROUGH : 0);
-        if (!::MoveFileExW(temp_.c_str(), wide_target.c_str(), flags)) throw_windows_write_error("cannot replace", target_);
+        if (!::MoveFileExW(temp_.c_str(), wide_target.c_str(), flags)) throw_replace_error(target_, wide_target);
         temp_.clear();
     }
 
