@@ -31,6 +31,14 @@ namespace {
 
 std::string all_dtypes_path() { return data_path("reference/valid/all_dtypes.safetensors"); }
 
+// Opening path fails with code; returns the message.
+std::string open_error(const std::string& path, errc code) {
+    auto r = safetensors::try_open(path);
+    REQUIRE(!r);
+    CHECK(r.error().code == code);
+    return r.error().message;
+}
+
 
 } // namespace
 
@@ -265,19 +273,13 @@ TEST_CASE("concurrent lookups and reads on one file") {
 
 TEST_CASE("opening a directory, an empty, a short or a lying file gives clear errors") {
     temp_dir dir;
-    auto is = [](const std::string& path, errc code) {
-        auto r = safetensors::try_open(path);
-        REQUIRE(!r);
-        CHECK(r.error().code == code);
-        return r.error().message;
-    };
-    CHECK(is(dir.str(), errc::not_regular_file) == "\"" + dir.str() + "\" is a directory");
+    CHECK(open_error(dir.str(), errc::not_regular_file) == "\"" + dir.str() + "\" is a directory");
     std::string empty = dir.file("empty");
     test_support::write_all(empty, {});
-    is(empty, errc::header_too_small);
+    open_error(empty, errc::header_too_small);
     std::string seven = dir.file("seven");
     test_support::write_all(seven, std::vector<std::byte>(7));
-    is(seven, errc::header_too_small);
+    open_error(seven, errc::header_too_small);
     // A length prefix claiming 100,000,000 bytes on a small file.
     auto claim = test_support::make_file("{}");
     claim[0] = std::byte{0x00};
@@ -286,23 +288,17 @@ TEST_CASE("opening a directory, an empty, a short or a lying file gives clear er
     claim[3] = std::byte{0x05};  // 0x05f5e100 = 100,000,000
     std::string liar = dir.file("liar");
     test_support::write_all(liar, claim);
-    is(liar, errc::invalid_header_length);
+    open_error(liar, errc::invalid_header_length);
 }
 
 TEST_CASE("opening a FIFO or a device gives a clear error and never blocks" * POSIX_ONLY("FIFOs and /dev/zero")) {
 #if !defined(_WIN32)
     temp_dir dir;
-    auto is = [](const std::string& path, errc code) {
-        auto r = safetensors::try_open(path);
-        REQUIRE(!r);
-        CHECK(r.error().code == code);
-        return r.error().message;
-    };
     std::string fifo = dir.file("fifo");
     REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
-    CHECK(is(fifo, errc::not_regular_file) == "\"" + fifo + "\" is not a regular file");
-    CHECK(is(fifo, errc::not_regular_file) == "\"" + fifo + "\" is not a regular file");  // read mode: same
-    is("/dev/zero", errc::not_regular_file);
+    CHECK(open_error(fifo, errc::not_regular_file) == "\"" + fifo + "\" is not a regular file");
+    CHECK(open_error(fifo, errc::not_regular_file) == "\"" + fifo + "\" is not a regular file");  // read mode: same
+    open_error("/dev/zero", errc::not_regular_file);
 #endif
 }
 
