@@ -73,10 +73,6 @@ function(safetensors_cuda_executable target)
     CXX_EXTENSIONS OFF
     CUDA_EXTENSIONS OFF
     RUNTIME_OUTPUT_DIRECTORY "${PROJECT_BINARY_DIR}/bin")
-  if(arg_CXX_SOURCES AND NOT MSVC)
-    target_compile_options(${target} PRIVATE
-      "$<$<COMPILE_LANGUAGE:CXX>:-Wall;-Wextra;-Wpedantic;$<$<BOOL:${SAFETENSORS_WERROR}>:-Werror>>")
-  endif()
   if(SAFETENSORS_HAS_NVCC AND NOT arg_HOST_COMPILER)
     set_source_files_properties(${arg_UNPARSED_ARGUMENTS} PROPERTIES LANGUAGE CUDA)
     target_compile_features(${target} PRIVATE cuda_std_17)
@@ -93,10 +89,14 @@ function(safetensors_cuda_executable target)
         target_compile_options(${target} PRIVATE "$<$<COMPILE_LANGUAGE:CUDA>:-Werror=all-warnings>")
       endif()
     endif()
-  elseif(MSVC)
-    target_compile_options(${target} PRIVATE /W4 /permissive- /utf-8 $<$<BOOL:${SAFETENSORS_WERROR}>:/WX>)
+  endif()
+  # The sources the C++ compiler compiles (all of them without nvcc).
+  if(MSVC)
+    target_compile_options(${target} PRIVATE
+      "$<$<COMPILE_LANGUAGE:CXX>:/W4;/permissive-;/utf-8;$<$<BOOL:${SAFETENSORS_WERROR}>:/WX>>")
   else()
-    target_compile_options(${target} PRIVATE -Wall -Wextra -Wpedantic $<$<BOOL:${SAFETENSORS_WERROR}>:-Werror>)
+    target_compile_options(${target} PRIVATE
+      "$<$<COMPILE_LANGUAGE:CXX>:-Wall;-Wextra;-Wpedantic;$<$<BOOL:${SAFETENSORS_WERROR}>:-Werror>>")
   endif()
 endfunction()
 

@@ -191,11 +191,25 @@ thread_sanitizer() {
     TSAN_OPTIONS="halt_on_error=1:abort_on_error=1:second_deadlock_stack=1" "$dir/test-threads" --no-version
 }
 
+# Every target built in one parallel build, then run two at a time: a fuzzer is one process,
+# so a pair keeps both cores busy and each target still gets its full seconds.
 fuzz_smoke() {
-    local seconds="${FUZZ_SMOKE_SECONDS:-10}" target
-    for target in $(cd tests/fuzz && ls fuzz_*.cpp | sed 's/^fuzz_//; s/\.cpp$//'); do
-        FUZZ_BUILD_DIR=build/fuzz FUZZ_BUILD_TARGET=fuzzers FUZZ_JOBS="$jobs" tests/fuzz/run.sh "$target" "$seconds" "build/fuzz-runs/smoke-$target"
+    local seconds="${FUZZ_SMOKE_SECONDS:-10}" targets=() pids=() i target failed=0
+    read -r -a targets <<<"$(cd tests/fuzz && ls fuzz_*.cpp | sed 's/^fuzz_//; s/\.cpp$//' | xargs)"
+    export FUZZ_BUILD_DIR=build/fuzz
+    mkdir -p build/fuzz-runs
+    FUZZ_BUILD_ONLY=1 FUZZ_BUILD_TARGET=fuzzers FUZZ_JOBS="$jobs" tests/fuzz/run.sh "${targets[0]}" "$seconds"
+    for ((i = 0; i < ${#targets[@]}; i += 2)); do
+        pids=()
+        for target in "${targets[@]:i:2}"; do
+            FUZZ_SKIP_BUILD=1 tests/fuzz/run.sh "$target" "$seconds" "build/fuzz-runs/smoke-$target" \
+                >"build/fuzz-runs/smoke-$target.out" 2>&1 &
+            pids+=($!)
+        done
+        for pid in "${pids[@]}"; do wait "$pid" || failed=1; done
     done
+    for target in "${targets[@]}"; do cat "build/fuzz-runs/smoke-$target.out"; done
+    return "$failed"
 }
 
 wanted=("$@")

@@ -5,7 +5,6 @@
 
 #include <complex>
 #include <cstdio>
-#include <cstdlib>
 #include <string>
 #include <thread>
 #include <vector>

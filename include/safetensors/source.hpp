@@ -224,11 +224,16 @@ class file_source final : public source {
 public:
     file_source(const std::string& path, const open_options& options) : source(nullptr, 0, path) {
         std::wstring wide = utf8_to_wide(path);
-        // CreateFileW refuses a folder with "access denied"; say what it is, as POSIX does.
-        if (is_directory(wide)) throw_error(errc::not_regular_file, quote(path) + " is a directory");
         file_.h = ::CreateFileW(wide.c_str(), GENERIC_READ, FILE_SHARE_READ | FILE_SHARE_DELETE, nullptr,
                                 OPEN_EXISTING, FILE_ATTRIBUTE_NORMAL, nullptr);
-        if (file_.h == INVALID_HANDLE_VALUE) throw_last_error("cannot open", path);
+        if (file_.h == INVALID_HANDLE_VALUE) {
+            // CreateFileW refuses a folder with "access denied"; say what it is, as POSIX does.
+            const DWORD code = ::GetLastError();
+            if (code == ERROR_ACCESS_DENIED && is_directory(wide))
+                throw_error(errc::not_regular_file, quote(path) + " is a directory");
+            ::SetLastError(code);
+            throw_last_error("cannot open", path);
+        }
         if (::GetFileType(file_.h) != FILE_TYPE_DISK)
             throw_error(errc::not_regular_file, quote(path) + " is not a regular file");
         LARGE_INTEGER size{};

@@ -11,7 +11,9 @@
 # Environment: FUZZ_BUILD_DIR (default build/fuzz; configured with clang++ on first use),
 # FUZZ_MAX_LEN (default 65536 for file targets, 4096 for slice_spec), FUZZ_JOBS (build -j, 2),
 # FUZZ_ARGS (extra libFuzzer arguments, e.g. "-use_value_profile=1"), FUZZ_BUILD_TARGET (what to
-# build first; scripts/test.sh sets "fuzzers" to build all targets in one parallel build).
+# build first; scripts/test.sh sets "fuzzers" to build all targets in one parallel build),
+# FUZZ_BUILD_ONLY=1 (build, run nothing), FUZZ_SKIP_BUILD=1 (the targets are built already,
+# so several runs may go in parallel).
 # Exit status: 0 when the run ended without a finding, 1 when libFuzzer found one, 2 on usage.
 set -euo pipefail
 
@@ -50,8 +52,11 @@ if [[ ! -f "$build/CMakeCache.txt" ]]; then
         -DSAFETENSORS_BUILD_BENCHMARKS=OFF -DSAFETENSORS_INSTALL=OFF -DSAFETENSORS_WERROR=ON \
         -DSAFETENSORS_CUDA=OFF >"$out/configure.log" 2>&1 || { cat "$out/configure.log" >&2; exit 1; }
 fi
-cmake --build "$build" --target "${FUZZ_BUILD_TARGET:-fuzz_$target}" -j "${FUZZ_JOBS:-2}" >"$out/build.log" 2>&1 ||
-    { cat "$out/build.log" >&2; exit 1; }
+if [[ "${FUZZ_SKIP_BUILD:-0}" != 1 ]]; then
+    cmake --build "$build" --target "${FUZZ_BUILD_TARGET:-fuzz_$target}" -j "${FUZZ_JOBS:-2}" >"$out/build.log" 2>&1 ||
+        { cat "$out/build.log" >&2; exit 1; }
+fi
+[[ "${FUZZ_BUILD_ONLY:-0}" == 1 ]] && exit 0
 exe="$build/bin/fuzz_$target"
 
 # The scratch corpus: seeds copied in (named after their path, so reruns do not duplicate
