@@ -4,7 +4,8 @@
 # under build/:
 #   gcc      g++ C++17 -Werror: the unit tests (two unity TUs, -O1), the tools, examples and
 #            benchmarks at -O2, the public API instantiated at -O2; the CUDA tests compiled
-#            by nvcc where it exists; ctest (unit, consumers, MPI on 4 ranks, heap peak, CUDA)
+#            by nvcc where it exists; ctest (unit, README blocks, consumers, MPI on 4 ranks,
+#            heap peak, CUDA)
 #   asan     clang++ C++20, ASan+UBSan (any finding fatal): tests and examples; ctest without
 #            the consumer tests
 #   windows  MinGW-w64 (POSIX threads) cross-build of the unit tests, run under Wine

@@ -181,8 +181,8 @@ TEST_CASE("every malformed fixture gets the reference's verdict, except the docu
         if (deviations.count(name)) {
             CHECK(expected["ok"].get<bool>());
             REQUIRE(!r);
-            CHECK(r.error().code == safetensors::errc::duplicate_tensor);
-            CHECK(r.error().message == "duplicate tensor name \"t\"");
+            CHECK(r.error().code() == safetensors::errc::duplicate_tensor);
+            CHECK(r.error().message() == "\"" + r.error().path() + "\": duplicate tensor name \"t\"");
             continue;
         }
         CHECK(r.ok() == expected["ok"].get<bool>());
@@ -200,7 +200,7 @@ TEST_CASE("every malformed fixture gets the reference's verdict, except the docu
             }
         } else {
             ++rejected;
-            CHECK(!r.error().message.empty());
+            CHECK(!r.error().message().empty());
         }
     }
     CHECK(accepted == 14);
@@ -208,10 +208,17 @@ TEST_CASE("every malformed fixture gets the reference's verdict, except the docu
 }
 
 TEST_CASE("malformed fixtures: the error says what is wrong") {
+    // Each message names the file: the path, quoted, then what is wrong with it.
     auto message = [](const std::string& name) {
-        auto r = safetensors::try_open(data_path("reference/malformed/" + name + ".safetensors"));
+        const std::string path = data_path("reference/malformed/" + name + ".safetensors");
+        auto r = safetensors::try_open(path);
         REQUIRE(!r);
-        return std::make_pair(r.error().code, r.error().message);
+        CHECK(r.error().path() == path);
+        const std::string prefix = "\"" + path + "\": ";
+        const std::string& text = r.error().message();
+        if (text.rfind(prefix, 0) == 0) return std::make_pair(r.error().code(), text.substr(prefix.size()));
+        CHECK(text.find("\"" + path + "\"") != std::string::npos);  // named inside the message
+        return std::make_pair(r.error().code(), text);
     };
     using safetensors::errc;
     CHECK(message("file_7_bytes").first == errc::header_too_small);
@@ -237,4 +244,7 @@ TEST_CASE("malformed fixtures: the error says what is wrong") {
     CHECK(message("trailing_bytes_after_data") ==
           std::make_pair(errc::incomplete_coverage,
                          std::string("incomplete metadata, file not fully covered: tensors cover 16 bytes of a 20-byte data section")));
+    CHECK(message("offsets_beyond_data") ==
+          std::make_pair(errc::incomplete_coverage,
+                         std::string("file is truncated: 4 bytes missing (the tensors need a 16-byte data section, the file has 12)")));
 }

@@ -504,8 +504,8 @@ TEST_CASE("errors name the tensor, the dtypes and the sizes") {
     // The non-throwing form carries the same error.
     const auto r = st::try_convert(c.tensor("c"), dtype::F32, dst);
     REQUIRE_FALSE(r.ok());
-    CHECK(r.error().code == errc::unsupported_dtype);
-    CHECK(r.error().message == "tensor \"c\": conversion from C64 to F32 is not supported");
+    CHECK(r.error().code() == errc::unsupported_dtype);
+    CHECK(r.error().message() == "tensor \"c\": conversion from C64 to F32 is not supported");
     std::vector<std::byte> room(80);
     const auto ok = st::try_convert(special, dtype::F32, room);
     REQUIRE(ok.ok());

@@ -5,13 +5,16 @@
 #include <doctest/doctest.h>
 #include <nlohmann/json.hpp>
 
+#include <cctype>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <fstream>
 #include <functional>
+#include <iomanip>
 #include <iterator>
 #include <limits>
+#include <sstream>
 #include <string>
 #include <utility>
 #include <vector>
@@ -217,6 +220,62 @@ TEST_CASE("torch names both ways") {
         CAPTURE(s);
         CHECK_FALSE(st::from_torch_name(s).has_value());
     }
+}
+
+TEST_CASE("dtype_from_alias: the other spellings of each dtype, for hints") {
+    const std::pair<const char*, dtype> aliases[] = {
+        {"float32", dtype::F32}, {"float", dtype::F32},   {"fp32", dtype::F32},   {"f32", dtype::F32},
+        {"float16", dtype::F16}, {"half", dtype::F16},    {"fp16", dtype::F16},   {"f16", dtype::F16},
+        {"bfloat16", dtype::BF16}, {"bf16", dtype::BF16}, {"float64", dtype::F64}, {"double", dtype::F64},
+        {"fp64", dtype::F64},    {"int64", dtype::I64},   {"long", dtype::I64},   {"int32", dtype::I32},
+        {"int", dtype::I32},     {"int16", dtype::I16},   {"short", dtype::I16},  {"int8", dtype::I8},
+        {"uint8", dtype::U8},    {"uint16", dtype::U16},  {"uint32", dtype::U32}, {"uint64", dtype::U64},
+        {"bool", dtype::BOOL},   {"complex64", dtype::C64}, {"cfloat", dtype::C64},
+        {"float8_e4m3fn", dtype::F8_E4M3}, {"float8_e5m2", dtype::F8_E5M2}, {"f8_e4m3fnuz", dtype::F8_E4M3FNUZ},
+        {"F8_e5m2", dtype::F8_E5M2}, {"Bool", dtype::BOOL}, {"i64", dtype::I64}, {"u8", dtype::U8}};
+    for (const auto& entry : aliases) {
+        const std::string name = entry.first;
+        INFO(name);
+        CHECK(st::dtype_from_alias(name) == entry.second);
+        CHECK(st::dtype_from_alias("torch." + name) == entry.second);
+        CHECK_FALSE(st::parse_dtype(name).has_value());  // parse_dtype stays exact
+    }
+    // Every name in any case, and every torch name.
+    for (dtype t : st::all_dtypes) {
+        std::string lower(st::to_string(t));
+        for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        CHECK(st::dtype_from_alias(st::to_string(t)) == t);
+        CHECK(st::dtype_from_alias(lower) == t);
+        if (auto n = st::torch_name(t)) CHECK(st::dtype_from_alias(*n) == t);
+    }
+    static_assert(st::dtype_from_alias("torch.float32") == dtype::F32);
+    const char* bad[] = {"", "torch.", "float128", "f128", "fp8", "int4", "F8_E4M3FNUZZ", "torch.torch.float32",
+                         " float32", "float32 ", "TORCH.float32", "complex128", "float8_e4m3"};
+    for (std::string_view s : bad) {
+        CAPTURE(s);
+        CHECK_FALSE(st::dtype_from_alias(s).has_value());
+    }
+}
+
+TEST_CASE("printing dtypes and shapes") {
+    std::ostringstream os;
+    os << dtype::F32 << ' ' << dtype::F8_E4M3FNUZ << ' ' << std::setw(6) << dtype::BF16 << '|';
+    CHECK(os.str() == "F32 F8_E4M3FNUZ   BF16|");
+
+    const std::vector<std::uint64_t> shape{2, 3}, scalar;
+    std::vector<std::uint64_t> rank20(20, 1);
+    rank20.back() = 7;
+    os.str("");
+    os << st::span<const std::uint64_t>(shape) << ' ' << st::span<const std::uint64_t>(scalar);
+    CHECK(os.str() == "[2, 3] []");
+    os.str("");
+    os << st::span<std::uint64_t>(rank20);  // a writable span converts
+    CHECK(os.str() == "[1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 7]");
+    // format_shape takes a vector too, and prints every dimension where messages cut.
+    CHECK(st::format_shape(shape) == "[2, 3]");
+    CHECK(st::format_shape(scalar) == "[]");
+    CHECK(st::format_shape(rank20) == os.str());
+    CHECK(st::detail::shape_to_string(rank20) == "[1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, ...]");
 }
 
 TEST_CASE("element_count") {

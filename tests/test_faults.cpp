@@ -218,9 +218,11 @@ TEST_CASE("faults: a file extended after open keeps the size it was opened with"
         // Opened again, the grown file no longer passes validation: its data is not covered.
         const auto reopened = safetensors::try_open(path, {mode});
         REQUIRE(!reopened);
-        CHECK(reopened.error().code == errc::incomplete_coverage);
-        CHECK(reopened.error().message ==
-              "incomplete metadata, file not fully covered: tensors cover 18198 bytes of a 22294-byte data section");
+        CHECK(reopened.error().code() == errc::incomplete_coverage);
+        CHECK(reopened.error().message() == "\"" + path +
+                                                "\": incomplete metadata, file not fully covered: tensors cover 18198 "
+                                                "bytes of a 22294-byte data section");
+        CHECK(reopened.error().path() == path);
         test_support::write_all(path, original);
     }
 #endif
@@ -237,24 +239,24 @@ TEST_CASE("faults: special files in read mode, with exact messages" *
         return r.error();
     };
     auto e = failure(dir.str());
-    CHECK(e.code == errc::not_regular_file);
-    CHECK(e.message == "\"" + dir.str() + "\" is a directory");
+    CHECK(e.code() == errc::not_regular_file);
+    CHECK(e.message() == "\"" + dir.str() + "\" is a directory");
     const std::string fifo = dir.file("fifo");
     REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
     e = failure(fifo);  // opened without blocking (no writer), then refused
-    CHECK(e.code == errc::not_regular_file);
-    CHECK(e.message == "\"" + fifo + "\" is not a regular file");
+    CHECK(e.code() == errc::not_regular_file);
+    CHECK(e.message() == "\"" + fifo + "\" is not a regular file");
     e = failure("/dev/zero");
-    CHECK(e.code == errc::not_regular_file);
-    CHECK(e.message == "\"/dev/zero\" is not a regular file");
+    CHECK(e.code() == errc::not_regular_file);
+    CHECK(e.message() == "\"/dev/zero\" is not a regular file");
     const std::string seven = dir.file("seven");
     test_support::write_all(seven, std::vector<std::byte>(7, std::byte{1}));
     e = failure(seven);
-    CHECK(e.code == errc::header_too_small);
-    CHECK(e.message == "header too small: \"" + seven + "\" has 7 bytes, fewer than the 8-byte length prefix");
+    CHECK(e.code() == errc::header_too_small);
+    CHECK(e.message() == "header too small: \"" + seven + "\" has 7 bytes, fewer than the 8-byte length prefix");
     e = failure(dir.file("missing"));
-    CHECK(e.code == errc::file_not_found);
-    CHECK(e.message == "cannot open \"" + dir.file("missing") + "\": No such file or directory");
+    CHECK(e.code() == errc::file_not_found);
+    CHECK(e.message() == "cannot open \"" + dir.file("missing") + "\": No such file or directory");
 #endif
 }
 
@@ -274,12 +276,16 @@ TEST_CASE("faults: permission denied, reading a file and writing into a folder (
         if (!drop_root()) return 1;
         for (auto mode : {safetensors::open_mode::map, safetensors::open_mode::read}) {
             const auto r = safetensors::try_open(secret, {mode});
-            if (r || r.error().code != errc::permission_denied) return 2;
-            if (r.error().message != "cannot open \"" + secret + "\": Permission denied") return 3;
+            if (r || r.error().code() != errc::permission_denied) return 2;
+            if (r.error().message() != "cannot open \"" + secret + "\": Permission denied") return 3;
+            if (r.error().system_code() != std::errc::permission_denied || r.error().path() != secret) return 10;
         }
+        const auto thrown = error_of([&] { (void)safetensors::open(secret); });
+        if (thrown.system_code != std::errc::permission_denied) return 11;
         auto e = error_of([&] { safetensors::save(target, {}); });
         if (e.code != errc::permission_denied) return 4;
         if (e.message != "cannot create a temporary file beside \"" + target + "\": Permission denied") return 5;
+        if (e.system_code != std::errc::permission_denied || e.path != target) return 12;
         e = error_of([&] { safetensors::stream_writer w(target, {{"t", safetensors::dtype::U8, {4}}}); });
         if (e.code != errc::permission_denied) return 6;
         return 0;
@@ -288,6 +294,38 @@ TEST_CASE("faults: permission denied, reading a file and writing into a folder (
     REQUIRE(::chmod(dir.file("locked").c_str(), 0755) == 0);
     CHECK(test_support::read_all(target) == bytes_of("previous"));
     CHECK(dir.entries("locked") == std::vector<std::string>{"model.safetensors"});
+#endif
+}
+
+TEST_CASE("faults: /dev/full written by an unprivileged child reports no_space_on_device; the node stays" *
+          POSIX_ONLY("switches to an unprivileged uid in a forked child")) {
+#if !defined(_WIN32)
+    struct stat before {};
+    if (::stat("/dev/full", &before) != 0 || !S_ISCHR(before.st_mode)) {
+        MESSAGE("this system has no /dev/full character device: the case was not run");
+        return;
+    }
+    const std::vector<float> four(4);
+    // Never as root: if the special-file rule broke, root could replace the node.
+    const int status = in_child([&] {
+        if (!drop_root() || ::geteuid() == 0) return 1;
+        auto e = error_of([&] { safetensors::save("/dev/full", {{"w", safetensors::dtype::F32, {4}, four}}); });
+        if (e.code != errc::write_failed) return 2;
+        if (e.message != "cannot write \"/dev/full\": No space left on device") return 3;
+        if (e.system_code != std::errc::no_space_on_device || e.path != "/dev/full") return 4;
+        e = error_of([&] {
+            safetensors::stream_writer w("/dev/full", {{"w", safetensors::dtype::F32, {4}}});
+            w.write("w", four.data(), 16);
+            w.commit();
+        });
+        if (e.system_code != std::errc::no_space_on_device) return 5;
+        return 0;
+    });
+    CHECK(status == 0);
+    struct stat after {};
+    REQUIRE(::stat("/dev/full", &after) == 0);
+    CHECK(S_ISCHR(after.st_mode));
+    CHECK(after.st_rdev == before.st_rdev);
 #endif
 }
 
@@ -311,6 +349,7 @@ TEST_CASE("faults: a full disk fails the write; the target keeps its content and
         auto e = error_of([&] { safetensors::save(target, {{"big", safetensors::dtype::U8, {1 << 20}, big}}); });
         if (e.code != errc::write_failed) return 1;
         if (e.message != expected) return 2;
+        if (e.system_code != std::errc::no_space_on_device || e.path != target) return 8;
         e = error_of([&] {
             safetensors::stream_writer w(target, {{"big", safetensors::dtype::U8, {1 << 20}}});
             for (std::size_t done = 0; done < big.size(); done += 4097)

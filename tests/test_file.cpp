@@ -6,7 +6,9 @@
 #include <complex>
 #include <cstdio>
 #include <string>
+#include <system_error>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 #if !defined(_WIN32)
@@ -34,8 +36,8 @@ std::string all_dtypes_path() { return data_path("reference/valid/all_dtypes.saf
 std::string open_error(const std::string& path, errc code) {
     auto r = safetensors::try_open(path);
     REQUIRE(!r);
-    CHECK(r.error().code == code);
-    return r.error().message;
+    CHECK(r.error().code() == code);
+    return r.error().message();
 }
 
 
@@ -149,6 +151,32 @@ TEST_CASE("typed access checks dtype and alignment") {
     }
 }
 
+TEST_CASE("copy_to a span: typed elements, raw bytes, and a destination too small") {
+    auto f = safetensors::open(all_dtypes_path());
+    auto t = f.tensor("rand_float32_3x4x5");
+    std::vector<float> values(61, -1.0f);  // one more than needed: the rest stays untouched
+    t.copy_to(safetensors::span<float>(values));
+    CHECK(std::equal(values.begin(), values.begin() + 60, t.to_vector<float>().begin()));
+    CHECK(values[60] == -1.0f);
+    auto e = error_of([&] { t.copy_to(safetensors::span<float>(values.data(), 59)); });
+    CHECK(e.code == errc::out_of_range);
+    CHECK(e.message == "tensor \"rand_float32_3x4x5\" has 60 elements, destination holds 59");
+    e = error_of([&] { std::vector<double> d(60); t.copy_to(safetensors::span<double>(d)); });
+    CHECK(e.code == errc::dtype_mismatch);
+    CHECK(e.message == "tensor \"rand_float32_3x4x5\" has dtype F32, which cannot be read as double");
+
+    // Raw bytes, whatever the dtype (a std::vector<std::byte> converts to the span).
+    std::vector<std::byte> raw(240);
+    t.copy_to(raw);
+    CHECK(std::equal(raw.begin(), raw.end(), t.bytes().begin()));
+    e = error_of([&] { t.copy_to(safetensors::span<std::byte>(raw.data(), 239)); });
+    CHECK(e.code == errc::out_of_range);
+    CHECK(e.message == "tensor \"rand_float32_3x4x5\" has 240 bytes, destination holds 239");
+    auto empty = f.tensor("empty_f32_0x3");
+    empty.copy_to(safetensors::span<std::byte>());
+    empty.copy_to(safetensors::span<float>());
+}
+
 TEST_CASE("owned tensors and load()") {
     auto loaded = safetensors::load(all_dtypes_path());
     auto f = safetensors::open(all_dtypes_path());
@@ -209,8 +237,8 @@ TEST_CASE("sources: map, read, borrowed and owned buffers see the same bytes") {
 TEST_CASE("errors: exception type, codes, std::error_code, result") {
     auto r = safetensors::try_open("/nonexistent/model.safetensors");
     REQUIRE(!r);
-    CHECK(r.error().code == errc::file_not_found);
-    CHECK(r.error().message == "cannot open \"/nonexistent/model.safetensors\": No such file or directory");
+    CHECK(r.error().code() == errc::file_not_found);
+    CHECK(r.error().message() == "cannot open \"/nonexistent/model.safetensors\": No such file or directory");
     CHECK(r.error().error_code() == errc::file_not_found);
     CHECK(r.error().error_code().category().name() == std::string("safetensors"));
     try {
@@ -226,8 +254,61 @@ TEST_CASE("errors: exception type, codes, std::error_code, result") {
     auto ok = safetensors::try_open(all_dtypes_path());
     REQUIRE(ok);
     CHECK(ok->size() == 29);
-    CHECK(ok.error().code == errc::ok);
+    CHECK(ok.error().code() == errc::ok);
+    CHECK(ok.error().message().empty());
+    CHECK(!ok.error().system_code());
     CHECK(safetensors::make_error_code(errc::invalid_json).message() == "invalid header");
+}
+
+TEST_CASE("errors: path() and system_code() say which file and which OS error") {
+    const std::string missing = "/nonexistent/model.safetensors";
+    auto r = safetensors::try_open(missing);
+    REQUIRE(!r);
+    CHECK(r.error().path() == missing);
+    CHECK(r.error().system_code() == std::errc::no_such_file_or_directory);
+    CHECK(r.error().system_code().category() == std::generic_category());
+    const auto e = error_of([&] { (void)safetensors::open(missing); });
+    CHECK(e.path == missing);
+    CHECK(e.system_code == std::errc::no_such_file_or_directory);
+    // A copy shares its texts and never throws.
+    static_assert(std::is_nothrow_copy_constructible<safetensors::error>::value, "errors copy without throwing");
+    // An error about the file's contents names it too, with no OS error.
+    const std::string path = data_path("reference/malformed/overlap.safetensors");
+    r = safetensors::try_open(path);
+    REQUIRE(!r);
+    CHECK(r.error().path() == path);
+    CHECK(r.error().message().rfind("\"" + path + "\": invalid offset for tensor \"b\"", 0) == 0);
+    CHECK(!r.error().system_code());
+    // Buffers have no path.
+    const std::vector<std::byte> seven(7);
+    CHECK(error_of([&] { (void)safetensors::file::from_buffer(seven.data(), seven.size()); }).path.empty());
+}
+
+TEST_CASE("errors: a text file is \"not a safetensors file\", a short data section is \"truncated\"") {
+    // This repository's README: its first 8 bytes read as an absurd length.
+    const std::string readme = data_path("../../README.md");
+    auto r = safetensors::try_open(readme);
+    REQUIRE(!r);
+    CHECK(r.error().message().find("not a safetensors file (it starts with \"") != std::string::npos);
+    CHECK(r.error().message().find("\"" + readme + "\"") != std::string::npos);
+    CHECK(r.error().path() == readme);
+    // The same from a buffer, exactly: an HTML error page saved under a .safetensors name.
+    const std::string html = "<!DOCTYPE html><html>404</html>";
+    const auto e = error_of([&] { (void)safetensors::file::from_buffer(html.data(), html.size()); });
+    CHECK(e.code == errc::header_too_large);
+    CHECK(e.message == "not a safetensors file (it starts with \"<!DOCTYP\", not an 8-byte header length)");
+
+    // A valid file cut short in its data section.
+    temp_dir dir;
+    auto bytes = test_support::read_all(all_dtypes_path());
+    bytes.resize(bytes.size() - 100);
+    const std::string cut = dir.file("cut.safetensors");
+    test_support::write_all(cut, bytes);
+    r = safetensors::try_open(cut);
+    REQUIRE(!r);
+    CHECK(r.error().code() == errc::incomplete_coverage);
+    CHECK(r.error().path() == cut);
+    CHECK(r.error().message().rfind("\"" + cut + "\": file is truncated: 100 bytes missing (the tensors need a ", 0) == 0);
 }
 
 TEST_CASE("names in messages are escaped and cut") {
@@ -337,8 +418,8 @@ TEST_CASE("opening a sparse multi-GiB file touches no data pages" * POSIX_ONLY("
     REQUIRE(::truncate64(path.c_str(), static_cast<off64_t>(8 + json.size() + data_size)) == 0);
     const auto refused = safetensors::try_open(path);
     REQUIRE(!refused);
-    CHECK(refused.error().code == errc::file_too_large);
-    CHECK(refused.error().message ==
+    CHECK(refused.error().code() == errc::file_too_large);
+    CHECK(refused.error().message() ==
           (sizeof(off_t) < 8 ? "cannot open \"" + path + "\": Value too large for defined data type"
                              : "\"" + path + "\" (" + std::to_string(8 + json.size() + data_size) +
                                    " bytes) does not fit in the address space"));

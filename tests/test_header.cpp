@@ -22,7 +22,7 @@ struct outcome {
 outcome open_bytes(const std::vector<std::byte>& bytes) {
     auto r = safetensors::try_open_buffer(bytes.data(), bytes.size());
     if (r) return {};
-    return {r.error().code, r.error().message};
+    return {r.error().code(), r.error().message()};
 }
 
 outcome open_json(const std::string& json, const std::string& data = "") { return open_bytes(make_file(json, data)); }
@@ -243,6 +243,14 @@ TEST_CASE("rule 5: strict JSON") {
         CHECK(code_of("{" + tensor("t", "f32", "[]", 0, 4) + "}", "1234") == errc::unknown_dtype);
         CHECK(code_of("{" + tensor("t", "F128", "[]", 0, 4) + "}", "1234") == errc::unknown_dtype);
         CHECK(code_of("{" + tensor("t", "", "[]", 0, 4) + "}", "1234") == errc::unknown_dtype);
+        // Another spelling of a format name gets a hint; anything else the list of names.
+        CHECK(open_json("{" + tensor("t", "f32", "[]", 0, 4) + "}", "1234").message ==
+              "tensor \"t\": field \"dtype\" unknown dtype \"f32\" (did you mean \"F32\"?)");
+        CHECK(open_json("{" + tensor("t", "torch.bfloat16", "[]", 0, 2) + "}", "12").message ==
+              "tensor \"t\": field \"dtype\" unknown dtype \"torch.bfloat16\" (did you mean \"BF16\"?)");
+        CHECK(open_json("{" + tensor("t", "F128", "[]", 0, 4) + "}", "1234").message ==
+              "tensor \"t\": field \"dtype\" unknown dtype \"F128\" (expected one of BOOL, F4, F6_E2M3, F6_E3M2, U8, I8, "
+              "F8_E5M2, F8_E4M3, F8_E8M0, F8_E4M3FNUZ, F8_E5M2FNUZ, I16, U16, F16, BF16, I32, U32, F32, C64, F64, I64, U64)");
         CHECK(code_of("{\"t\":{\"dtype\":7,\"shape\":[],\"data_offsets\":[0,4]}}", "1234") == errc::invalid_tensor_entry);
         for (auto d : safetensors::all_dtypes) {
             std::string json = "{\"t\":{\"dtype\":\"" + std::string(safetensors::to_string(d)) +

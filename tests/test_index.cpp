@@ -161,7 +161,7 @@ TEST_CASE("index: metadata, raw JSON, and the lookup errors") {
     e = error_of([&] { model.shard(5); });
     CHECK(e.code == st::errc::out_of_range);
     CHECK(e.message == "shard index 5 is out of range (5 shards)");
-    CHECK(model.try_tensor("nope").error().code == st::errc::tensor_not_found);
+    CHECK(model.try_tensor("nope").error().code() == st::errc::tensor_not_found);
 
     // Metadata values of any JSON type; "metadata": null and no metadata are the same.
     auto t = st::parse_index(R"({"metadata": {"note": "hi", "list": [1, "x"], "total_size": 0}, "weight_map": {}})");
@@ -276,6 +276,7 @@ TEST_CASE("index: malformed indexes are refused with exact messages") {
     auto e = error_of([&] { st::open_sharded(dir.str()); });
     CHECK(e.code == st::errc::invalid_index);
     CHECK(e.message == "index \"" + big + "\" is too large: 100000001 bytes, the limit is 100000000");
+    CHECK(e.path == big);
 }
 
 TEST_CASE("index: missing shards") {
@@ -460,20 +461,20 @@ TEST_CASE("index: save_sharded options and the split rule") {
         const std::vector<st::tensor_ref> dup = {tensor("a", 10), tensor("a", 10)};
         auto e = error_of([&] { st::save_sharded(dir.str(), dup, options); });
         CHECK(e.code == st::errc::duplicate_name);
-        CHECK(e.message == "duplicate tensor name \"a\"");
+        CHECK(e.message == "\"" + dir.str() + "\": duplicate tensor name \"a\"");
         const std::vector<st::tensor_ref> short_data = {tensor("a", 10), st::tensor_ref("b", st::dtype::F32, {4}, bytes.data(), 10)};
         e = error_of([&] { st::save_sharded(dir.str(), short_data, options); });
         CHECK(e.code == st::errc::invalid_tensor);
-        CHECK(e.message == "tensor \"b\": 10 bytes given, but dtype F32 with shape [4] needs 16");
+        CHECK(e.message == "\"" + dir.str() + "\": tensor \"b\": 10 bytes given, but dtype F32 with shape [4] needs 16");
         options.prefix = "../model";
         e = error_of([&] { st::save_sharded(dir.str(), std::vector<st::tensor_ref>{tensor("a", 1)}, options); });
         CHECK(e.code == st::errc::invalid_argument);
-        CHECK(e.message == "sharded_write_options::prefix \"../model\" is not a plain file name: it contains \"/\"");
+        CHECK(e.message == "\"" + dir.str() + "\": sharded_write_options::prefix \"../model\" is not a plain file name: it contains \"/\"");
         options.prefix = "model";
         options.index_metadata = {{"total_size", 1}};
         e = error_of([&] { st::save_sharded(dir.str(), std::vector<st::tensor_ref>{tensor("a", 1)}, options); });
         CHECK(e.code == st::errc::invalid_argument);
-        CHECK(e.message == "sharded_write_options::index_metadata must not set \"total_size\": it is computed from the tensors");
+        CHECK(e.message == "\"" + dir.str() + "\": sharded_write_options::index_metadata must not set \"total_size\": it is computed from the tensors");
         options.index_metadata = {{"note", "\xff"}};
         e = error_of([&] { st::save_sharded(dir.str(), dup, options); });
         CHECK(e.code == st::errc::duplicate_name);  // names are checked first

@@ -309,7 +309,7 @@ TEST_CASE("inspect: malformed fixtures get the reference's verdict") {
                 // The line carries the library's own message.
                 auto opened = safetensors::try_open(path);
                 REQUIRE_FALSE(opened.ok());
-                CHECK(r.err == "error: " + opened.error().message + "\n");
+                CHECK(r.err == "error: " + opened.error().message() + "\n");
             }
         }
         (ok ? accepted : rejected) += 1;

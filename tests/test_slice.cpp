@@ -324,6 +324,11 @@ TEST_CASE("zero-copy access to contiguous slices, copies of the others") {
     e = error_of([&] { column.copy_to(small.data(), small.size()); });
     CHECK(e.code == errc::out_of_range);
     CHECK(e.message == "tensor \"x_f32\": slice needs 96 bytes, destination holds 95");
+    e = error_of([&] { column.copy_to(safetensors::span<std::byte>(reinterpret_cast<std::byte*>(small.data()), small.size())); });
+    CHECK(e.message == "tensor \"x_f32\": slice needs 96 bytes, destination holds 95");
+    std::vector<std::byte> packed(96);
+    column.copy_to(packed);  // a std::vector<std::byte> converts to the span
+    CHECK(std::memcmp(packed.data(), copied(column).data(), 96) == 0);
     e = error_of([&] { column.read_bytes(90, small.data(), 10); });
     CHECK(e.code == errc::out_of_range);
     CHECK(e.message == "tensor \"x_f32\": bytes [90, 90+10) are outside the slice's 96 bytes");

@@ -376,6 +376,134 @@ TEST_CASE("writer: valid files that are not canonical are rewritten canonically"
                     std::string(8, '\0')));
 }
 
+// ---- What tensor_ref owns, and typed data -------------------------------------------------------
+
+TEST_CASE("writer: tensor_ref owns its name: names built in a loop do not dangle") {
+    // The natural loop: a std::string made per iteration, gone before save() runs. Under ASan
+    // this read freed memory when tensor_ref kept a string_view.
+    const std::vector<float> data(4, 1.5f);
+    std::vector<st::tensor_ref> refs;
+    for (int layer = 0; layer < 20; ++layer) {
+        std::string name = "model.layers." + std::to_string(layer) + ".mlp.down_proj.weight.with_a_long_suffix";
+        refs.emplace_back(name, dtype::F32, std::vector<std::uint64_t>{2, 2}, data);
+    }
+    const auto f = st::file::from_bytes(st::serialize(refs));
+    REQUIRE(f.size() == 20);
+    CHECK(f.contains("model.layers.7.mlp.down_proj.weight.with_a_long_suffix"));
+    CHECK(f.tensor("model.layers.19.mlp.down_proj.weight.with_a_long_suffix").to_vector<float>() == data);
+}
+
+TEST_CASE("writer: tensor_ref owns its shape: shapes built in a loop do not dangle") {
+    const std::vector<std::uint8_t> data(24, 7);
+    std::vector<st::tensor_ref> refs;
+    for (std::uint64_t i = 1; i <= 4; ++i) {
+        std::vector<std::uint64_t> shape = {i, 24 / i};  // freed at the end of each iteration
+        refs.emplace_back("t" + std::to_string(i), dtype::U8, shape, data);
+        refs.emplace_back(st::tensor_ref("s" + std::to_string(i), dtype::U8, st::span<const std::uint64_t>(shape), data));
+    }
+    const auto f = st::file::from_bytes(st::serialize(refs));
+    REQUIRE(f.size() == 8);
+    for (std::uint64_t i = 1; i <= 4; ++i) {
+        const auto t = f.tensor("t" + std::to_string(i));
+        CHECK(std::vector<std::uint64_t>(t.shape().begin(), t.shape().end()) == std::vector<std::uint64_t>{i, 24 / i});
+        CHECK(f.tensor("s" + std::to_string(i)).shape()[0] == i);
+    }
+}
+
+TEST_CASE("writer: typed data is checked against the dtype") {
+    const std::vector<float> floats(4, 1.f);
+    auto e = error_of([&] { st::tensor_ref("w", dtype::F16, {4}, floats); });
+    CHECK(e.code == errc::dtype_mismatch);
+    CHECK(e.message == "tensor \"w\": float data cannot be written as F16: pass std::uint16_t (its bits) or std::byte data");
+    e = error_of([&] { st::tensor_ref("w", dtype::I32, {4}, floats); });
+    CHECK(e.code == errc::dtype_mismatch);
+    CHECK(e.message == "tensor \"w\": float data cannot be written as I32: pass std::int32_t or std::byte data");
+    const std::vector<std::uint8_t> codes(4);
+    e = error_of([&] { st::tensor_ref("q", dtype::F4, {8}, codes); });
+    CHECK(e.code == errc::dtype_mismatch);
+    CHECK(e.message == "tensor \"q\": uint8_t data cannot be written as F4: pass std::byte (elements smaller than a "
+                       "byte are packed) data");
+    e = error_of([&] { st::tensor_ref("u", dtype::I8, {4}, st::span<const std::uint8_t>(codes)); });
+    CHECK(e.code == errc::dtype_mismatch);
+    const std::vector<double> doubles(2);
+    CHECK(error_of([&] { st::save("unused.safetensors", {{"d", dtype::F32, {2}, doubles}}); }).code == errc::dtype_mismatch);
+
+    // What is accepted: the natural type, the same-width unsigned integer for raw float codes,
+    // uint8_t or bool for BOOL, and std::byte or a pointer for anything.
+    const std::vector<std::uint16_t> halves(4, 0x3c00);
+    const std::vector<bool> unused;  // std::vector<bool> itself does not compile (no data())
+    (void)unused;
+    const bool flags[2] = {true, false};
+    const std::vector<std::byte> raw(4);
+    const std::vector<long long> longs = {1, -2};
+    const auto f = st::file::from_bytes(st::serialize({
+        {"f16", dtype::F16, {4}, halves},
+        {"bf16", dtype::BF16, {4}, halves},
+        {"f8", dtype::F8_E4M3, {4}, codes},
+        {"b8", dtype::BOOL, {4}, codes},
+        {"b", dtype::BOOL, {2}, st::span<const bool>(flags, 2)},
+        {"f4", dtype::F4, {8}, raw},
+        {"i64", dtype::I64, {2}, longs},
+        {"p", dtype::F32, {1}, raw.data(), 4},
+    }));
+    CHECK(f.size() == 8);
+    CHECK(f.tensor("i64").to_vector<long long>() == longs);
+    CHECK(f.tensor("b").to_vector<std::uint8_t>() == std::vector<std::uint8_t>{1, 0});
+    static_assert(!std::is_constructible<st::tensor_ref, const char*, dtype, st::shape_ref, const std::vector<bool>&>::value,
+                  "std::vector<bool> is refused at compile time");
+    static_assert(!std::is_constructible<st::tensor_ref, const char*, st::shape_ref, const std::vector<bool>&>::value,
+                  "std::vector<bool> is refused at compile time");
+}
+
+TEST_CASE("writer: without a dtype, it is deduced from the element type") {
+    const std::vector<float> f32 = {1.f, 2.f};
+    const std::vector<double> f64 = {1.0};
+    const std::vector<long long> ll = {5};
+    const std::vector<std::int64_t> i64 = {6};
+    const std::vector<std::uint16_t> u16 = {7};
+    const std::vector<std::int8_t> i8 = {-1};
+    const std::vector<std::uint8_t> u8 = {1};
+    const bool flag[1] = {true};
+    const auto f = st::file::from_bytes(st::serialize({
+        {"f32", {2}, f32},
+        {"f64", {1}, f64},
+        {"ll", {1}, ll},
+        {"i64", {1}, i64},
+        {"u16", {1}, u16},
+        {"i8", {1}, i8},
+        {"u8", {1}, u8},
+        {"bool", {1}, st::span<const bool>(flag, 1)},
+    }));
+    CHECK(f["f32"].dtype() == dtype::F32);
+    CHECK(f["f64"].dtype() == dtype::F64);
+    CHECK(f["ll"].dtype() == dtype::I64);
+    CHECK(f["i64"].dtype() == dtype::I64);
+    CHECK(f["u16"].dtype() == dtype::U16);
+    CHECK(f["i8"].dtype() == dtype::I8);
+    CHECK(f["u8"].dtype() == dtype::U8);
+    CHECK(f["bool"].dtype() == dtype::BOOL);
+    CHECK(f["f32"].to_vector<float>() == f32);
+}
+
+TEST_CASE("writer: save_sharded creates its folder and missing parents") {
+    temp_dir dir;
+    const std::vector<float> data(4, 2.f);
+    st::sharded_write_options options;
+    options.max_shard_size = 16;
+    const std::string folder = dir.file("out/nested/checkpoint");
+    const auto written = st::save_sharded(folder, {{"a", dtype::F32, {4}, data}, {"b", dtype::F32, {4}, data}}, options);
+    CHECK(written.shard_files.size() == 2);
+    CHECK(st::open_sharded(folder).tensor("b").to_vector<float>() == data);
+    // Again into the same, now existing, folder.
+    CHECK(st::save_sharded(folder, {{"a", dtype::F32, {4}, data}}, options).shard_files.size() == 1);
+    // A file in the way of a folder to create.
+    test_support::write_all(dir.file("plain"), bytes_of("x"));
+    const auto e = error_of([&] { st::save_sharded(dir.file("plain/sub"), {{"a", dtype::F32, {4}, data}}, options); });
+    CHECK(e.code == errc::file_not_found);
+    CHECK(e.message == "cannot create the folder \"" + dir.file("plain/sub") + "\": Not a directory");
+    CHECK(e.system_code == std::errc::not_a_directory);
+}
+
 // ---- Validation ------------------------------------------------------------------------------
 
 TEST_CASE("writer: every validation error, with its code and message, before any output") {
@@ -384,16 +512,19 @@ TEST_CASE("writer: every validation error, with its code and message, before any
     const std::vector<float> four(4);
     // Each failing write must leave the folder exactly as it was: one old file, untouched.
     test_support::write_all(target, bytes_of("old contents"));
-    auto check = [&](errc code, const std::string& message, auto&& write) {
+    // Each error names the target (error::path() and the message), except one thrown before
+    // save() runs: building its metadata argument.
+    auto check = [&](errc code, const std::string& message, auto&& write, bool names_target = true) {
         const auto e = error_of([&] { write(target); });
         CHECK(e.code == code);
-        CHECK(e.message == message);
+        CHECK(e.message == (names_target ? "\"" + target + "\": " + message : message));
+        CHECK(e.path == (names_target ? target : ""));
         CHECK(text_of(test_support::read_all(target)) == "old contents");
         CHECK(dir.entries() == std::vector<std::string>{"model.safetensors"});
     };
 
     check(errc::duplicate_name, "duplicate tensor name \"a\"", [&](const std::string& p) {
-        st::save(p, {{"a", dtype::F32, {4}, four}, {"b", dtype::F32, {4}, four}, {"a", dtype::I32, {4}, four}});
+        st::save(p, {{"a", dtype::F32, {4}, four}, {"b", dtype::F32, {4}, four}, {"a", dtype::I32, {4}, four.data(), 16}});
     });
     check(errc::reserved_name, "tensor name \"__metadata__\" is reserved for the header's metadata",
           [&](const std::string& p) { st::save(p, {{"__metadata__", dtype::F32, {4}, four}}); });
@@ -425,7 +556,7 @@ TEST_CASE("writer: every validation error, with its code and message, before any
     check(errc::invalid_metadata, "metadata value for key \"k\": \"\xed\xa0\x80\" is not valid UTF-8 (byte 0)",
           [&](const std::string& p) { st::save(p, {}, {{"k", "\xed\xa0\x80"}}); });  // a surrogate
     check(errc::duplicate_metadata_key, "duplicate metadata key \"k\"",
-          [&](const std::string& p) { st::save(p, {}, {{"k", "1"}, {"k", "2"}}); });
+          [&](const std::string& p) { st::save(p, {}, {{"k", "1"}, {"k", "2"}}); }, false);
     check(errc::invalid_argument, "write_options::alignment must be a positive multiple of 8, got 12",
           [&](const std::string& p) { st::save(p, {}, {}, st::write_options{12, true}); });
     check(errc::invalid_argument, "write_options::alignment must be a positive multiple of 8, got 0",
@@ -726,20 +857,28 @@ TEST_CASE("writer: save replaces the target; failures before the rename leave it
     CHECK(f.metadata()->at("v") == "2");
     CHECK(dir.entries() == std::vector<std::string>{"m.safetensors"});
 
-    // The target is a folder: rename fails, the folder and its contents stay.
+    // The target is a folder: refused before anything is written; the folder and its contents stay.
     fs::create_directory(dir.file("folder"));
     test_support::write_all(dir.file("folder/inside"), bytes_of("x"));
     auto e = error_of([&] { st::save(dir.file("folder"), {{"a", dtype::F32, {4}, values}}); });
-    CHECK(e.code == errc::write_failed);
-    CHECK(e.message.rfind("cannot replace \"" + dir.file("folder") + "\": ", 0) == 0);
+    CHECK(e.code == errc::not_regular_file);
+    CHECK(e.message == "cannot write \"" + dir.file("folder") + "\": it is a directory");
+    CHECK(e.path == dir.file("folder"));
+    CHECK(e.system_code == std::errc::is_a_directory);
     CHECK(fs::is_directory(dir.file("folder")));
     CHECK(dir.entries() == std::vector<std::string>{"folder", "m.safetensors"});
 
-    // A folder that does not exist.
+    // A folder that does not exist, and a file where a folder should be.
     e = error_of([&] { st::save(dir.file("missing/m.safetensors"), {}); });
     CHECK(e.code == errc::file_not_found);
-    CHECK(e.message == "cannot create a temporary file beside \"" + dir.file("missing/m.safetensors") +
-                           "\": No such file or directory");
+    CHECK(e.message == "cannot write \"" + dir.file("missing/m.safetensors") + "\": the folder \"" +
+                           dir.file("missing") + "\" does not exist");
+    CHECK(e.system_code == std::errc::no_such_file_or_directory);
+    e = error_of([&] { st::save(dir.file("m.safetensors/x.safetensors"), {}); });
+    CHECK(e.code == errc::file_not_found);
+    CHECK(e.message == "cannot write \"" + dir.file("m.safetensors/x.safetensors") + "\": \"" +
+                           dir.file("m.safetensors") + "\" is not a folder");
+    CHECK(e.system_code == std::errc::not_a_directory);
     // A path that names a folder.
     e = error_of([&] { st::save(dir.str() + "/", {}); });
     CHECK(e.code == errc::invalid_argument);
@@ -1081,7 +1220,8 @@ TEST_CASE("rewrite tool: errors give status 1, one line on stderr, and leave OUT
     };
     const std::vector<failing> cases = {
         {{lora}, "error: expected IN and OUT, got 1 argument (see --help)\n"},
-        {{lora, out, "--align", "12"}, "error: write_options::alignment must be a positive multiple of 8, got 12\n"},
+        {{lora, out, "--align", "12"},
+         "error: \"" + out + "\": write_options::alignment must be a positive multiple of 8, got 12\n"},
         {{lora, out, "--align", "-8"}, "error: --align needs a positive integer, got \"-8\"\n"},
         {{lora, out, "--only", "nope"}, "error: no tensor named \"nope\" in \"" + lora + "\"\n"},
         {{lora, out, "--set-metadata", "novalue"}, "error: --set-metadata needs KEY=VALUE, got \"novalue\"\n"},
@@ -1089,7 +1229,7 @@ TEST_CASE("rewrite tool: errors give status 1, one line on stderr, and leave OUT
         {{lora, out, "--only"}, "error: option --only needs a value (see --help)\n"},
         {{dir.file("missing"), out}, "error: cannot open \"" + dir.file("missing") + "\": No such file or directory\n"},
         {{data_path("reference/malformed/duplicate_key.safetensors"), out},
-         "error: duplicate tensor name \"t\"\n"},
+         "error: \"" + data_path("reference/malformed/duplicate_key.safetensors") + "\": duplicate tensor name \"t\"\n"},
     };
     for (const auto& c : cases) {
         CAPTURE(c.args);

@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <iosfwd>
 #include <limits>
 #include <optional>
 #include <string>
@@ -88,6 +89,13 @@ constexpr std::string_view to_string(dtype t) noexcept {
         case dtype::U64: return "U64";
     }
     return "?";  // unreachable for valid enumerators
+}
+
+// Prints to_string(t): std::cout << dtype::F32 prints F32. A template on the stream so that this
+// header needs only <iosfwd>: whoever has a stream has its complete type.
+template <class Traits>
+std::basic_ostream<char, Traits>& operator<<(std::basic_ostream<char, Traits>& os, dtype t) {
+    return os << to_string(t);
 }
 
 namespace detail {
@@ -191,6 +199,26 @@ constexpr std::optional<dtype> from_torch_name(std::string_view s) noexcept {
     return std::nullopt;
 }
 
+// The dtype a common other spelling means, for "did you mean" hints; parse_dtype stays exact,
+// like the reference. Accepts the format's names in any case ("f32", "bf16"), torch's names
+// and aliases (from_torch_name), the short forms "fp16", "fp32" and "fp64", and each of these
+// after "torch.": "float32", "float", "fp32" and "torch.float32" are all F32.
+constexpr std::optional<dtype> dtype_from_alias(std::string_view s) noexcept {
+    if (auto t = from_torch_name(s)) return t;  // which takes "torch." itself
+    constexpr std::string_view prefix = "torch.";
+    if (s.substr(0, prefix.size()) == prefix) s.remove_prefix(prefix.size());
+    struct alias { std::string_view name; dtype type; };
+    constexpr alias aliases[] = {{"fp16", dtype::F16}, {"fp32", dtype::F32}, {"fp64", dtype::F64}};
+    for (const alias& a : aliases)
+        if (a.name == s) return a.type;
+    constexpr std::size_t longest = 11;  // F8_E4M3FNUZ
+    if (s.size() > longest) return std::nullopt;
+    char upper[longest] = {};
+    for (std::size_t i = 0; i < s.size(); ++i)
+        upper[i] = s[i] >= 'a' && s[i] <= 'z' ? static_cast<char>(s[i] - 'a' + 'A') : s[i];
+    return parse_dtype(std::string_view(upper, s.size()));
+}
+
 // ---- Shape arithmetic ---------------------------------------------------------------------------
 
 enum class size_status { ok, overflow, not_whole_bytes };
@@ -217,9 +245,9 @@ inline size_status checked_byte_size(dtype t, span<const std::uint64_t> shape, s
 }
 
 namespace detail {
-// "[2, 3]" for messages. Shapes come from untrusted files, so very long ones are cut.
-inline std::string shape_to_string(span<const std::uint64_t> shape) {
-    constexpr std::size_t limit = 16;
+// "[2, 3]" for messages. Shapes come from untrusted files, so very long ones are cut after
+// limit dimensions.
+inline std::string shape_to_string(span<const std::uint64_t> shape, std::size_t limit = 16) {
     std::string s = "[";
     for (std::size_t i = 0; i < shape.size(); ++i) {
         if (i) s += ", ";
@@ -232,6 +260,18 @@ inline std::string shape_to_string(span<const std::uint64_t> shape) {
     return s + "]";
 }
 } // namespace detail
+
+// "[2, 3]", and "[]" for a scalar: every dimension, where messages cut long shapes.
+inline std::string format_shape(span<const std::uint64_t> shape) { return detail::shape_to_string(shape, shape.size()); }
+
+// Prints format_shape(shape): std::cout << view.shape() prints [2, 3]. Shapes are spans of
+// uint64_t (tensor_view, tensor, tensor_slice); a std::vector shape prints through
+// format_shape(), since this operator is found for our span only. A template for <iosfwd>,
+// like the dtype one.
+template <class Traits>
+std::basic_ostream<char, Traits>& operator<<(std::basic_ostream<char, Traits>& os, span<const std::uint64_t> shape) {
+    return os << format_shape(shape);
+}
 
 inline std::uint64_t element_count(span<const std::uint64_t> shape) {
     std::uint64_t n = 0;

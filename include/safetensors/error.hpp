@@ -1,7 +1,9 @@
 // safetensors-hpp: error codes, the exception type, and results for non-throwing calls.
 #pragma once
 
+#include <cerrno>
 #include <cstdint>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -100,53 +102,57 @@ inline std::error_code make_error_code(errc code) noexcept {
 }
 
 // The one exception type of the library. what() is "[safetensors.error.NNN] message";
-// message() is the text alone, so tests and tools can print either.
+// message() is the text alone, so tests and tools can print either. path() is the file or
+// folder the error is about (empty when none is), and system_code() the OS error behind it:
+// an errno value in std::generic_category(), so that
+//     e.system_code() == std::errc::no_space_on_device
+// holds after a full disk on every platform (empty when no OS call failed). Copying never
+// throws: the texts are shared.
 class error : public std::runtime_error {
 public:
-    error(errc code, const std::string& message)
-        : std::runtime_error("[safetensors.error." + std::to_string(static_cast<int>(code)) + "] " +
-                             message),
-          code_(code), message_(message) {}
+    error(errc code, const std::string& message, std::string path = {}, std::error_code system_code = {})
+        : std::runtime_error("[safetensors.error." + std::to_string(static_cast<int>(code)) + "] " + message),
+          code_(code), system_code_(system_code), texts_(std::make_shared<const texts>(texts{message, std::move(path)})) {}
 
     errc code() const noexcept { return code_; }
     int id() const noexcept { return static_cast<int>(code_); }
-    const std::string& message() const noexcept { return message_; }
+    const std::string& message() const noexcept { return texts_->message; }
+    const std::string& path() const noexcept { return texts_->path; }
+    std::error_code system_code() const noexcept { return system_code_; }
+    // The library's own code as a std::error_code (category "safetensors").
     std::error_code error_code() const noexcept { return make_error_code(code_); }
 
 private:
+    struct texts {
+        std::string message;
+        std::string path;
+    };
     errc code_;
-    std::string message_;
+    std::error_code system_code_;
+    std::shared_ptr<const texts> texts_;
 };
 
-// What a non-throwing call returns on failure: the same code and message the exception carries.
-struct error_info {
-    errc code = errc::ok;
-    std::string message;
-
-    std::error_code error_code() const noexcept { return make_error_code(code); }
-    [[noreturn]] void raise() const { throw error(code, message); }
-};
-
-// Either a value or the error that prevented it. value() throws the error.
+// Either a value or the error that prevented it. value() throws the error; error() is the
+// same object the throwing form would have thrown.
 template <class T>
 class result {
 public:
     result(T value) : state_(std::in_place_index<0>, std::move(value)) {}
-    result(error_info info) : state_(std::in_place_index<1>, std::move(info)) {}
+    result(safetensors::error failure) : state_(std::in_place_index<1>, std::move(failure)) {}
 
     bool ok() const noexcept { return state_.index() == 0; }
     explicit operator bool() const noexcept { return ok(); }
 
     T& value() & {
-        if (!ok()) std::get<1>(state_).raise();
+        if (!ok()) throw std::get<1>(state_);
         return std::get<0>(state_);
     }
     const T& value() const& {
-        if (!ok()) std::get<1>(state_).raise();
+        if (!ok()) throw std::get<1>(state_);
         return std::get<0>(state_);
     }
     T&& value() && {
-        if (!ok()) std::get<1>(state_).raise();
+        if (!ok()) throw std::get<1>(state_);
         return std::get<0>(std::move(state_));
     }
     T* operator->() { return &value(); }
@@ -154,20 +160,47 @@ public:
     T& operator*() & { return value(); }
     const T& operator*() const& { return value(); }
 
-    // Valid only when !ok(); returns an "ok" info otherwise.
-    const error_info& error() const noexcept {
-        static const error_info none{};
-        return ok() ? none : std::get<1>(state_);
+    // The error when !ok(); when ok(), an error whose code() is errc::ok and whose texts are empty.
+    const safetensors::error& error() const noexcept {
+        if (ok()) return no_error();
+        return std::get<1>(state_);
     }
 
 private:
-    std::variant<T, error_info> state_;
+    static const safetensors::error& no_error() noexcept {
+        static const safetensors::error none(errc::ok, "");
+        return none;
+    }
+    std::variant<T, safetensors::error> state_;
 };
 
 namespace detail {
 
 [[noreturn]] inline void throw_error(errc code, const std::string& message) {
     throw safetensors::error(code, message);
+}
+[[noreturn]] inline void throw_error(errc code, const std::string& message, const std::string& path,
+                                     std::error_code system_code = {}) {
+    throw safetensors::error(code, message, path, system_code);
+}
+
+// An errno value as the library reports it: std::generic_category().
+inline std::error_code errno_code(int err) noexcept { return {err, std::generic_category()}; }
+
+// e, now about path: path() is set and the message names the path (prefixed, quoted) unless
+// it already does. An error that already has a path (a shard's, a temporary file's) is kept.
+inline safetensors::error at_path(const safetensors::error& e, const std::string& path);
+
+// Runs f(); an error it throws that names no path is rethrown naming path. Every public call
+// that opens or writes a path runs through this, so each of its errors says which file.
+template <class F>
+auto about_path(const std::string& path, F&& f) -> decltype(f()) {
+    try {
+        return f();
+    } catch (const safetensors::error& e) {
+        if (!e.path().empty()) throw;
+        throw at_path(e, path);
+    }
 }
 
 // Runs f() and turns a safetensors::error or std::bad_alloc into a result.
@@ -176,11 +209,11 @@ auto capture(F&& f) noexcept -> result<decltype(f())> {
     try {
         return result<decltype(f())>(f());
     } catch (const safetensors::error& e) {
-        return error_info{e.code(), e.message()};
+        return e;
     } catch (const std::bad_alloc&) {
-        return error_info{errc::io_error, "out of memory"};
+        return safetensors::error(errc::io_error, "out of memory", {}, errno_code(ENOMEM));
     } catch (const std::exception& e) {
-        return error_info{errc::io_error, e.what()};
+        return safetensors::error(errc::io_error, e.what());
     }
 }
 
@@ -221,6 +254,12 @@ inline std::string quote(std::string_view text, std::size_t limit = 200) {
     }
     out.push_back('"');
     return out;
+}
+
+inline safetensors::error at_path(const safetensors::error& e, const std::string& path) {
+    const std::string quoted = quote(path);
+    std::string message = e.message().find(quoted) == std::string::npos ? quoted + ": " + e.message() : e.message();
+    return safetensors::error(e.code(), message, path, e.system_code());
 }
 
 } // namespace detail

@@ -15,6 +15,7 @@
 #include "metadata.hpp"
 #include "source.hpp"
 #include "view.hpp"
+#include "detail/closest_name.hpp"
 #include "detail/table_names.hpp"
 #include "detail/tensor_iterator.hpp"
 
@@ -25,8 +26,9 @@ namespace safetensors {
 class file {
 public:
     // Opens and validates path (UTF-8). Throws safetensors::error.
+    // Every error names path (error::path(), and the message).
     static file open(const std::string& path, const open_options& options = {}) {
-        return from_source(open_source(path, options));
+        return detail::about_path(path, [&] { return from_source(open_source(path, options)); });
     }
     // Parses a file held in a caller's buffer, without copying; the buffer must outlive
     // the file and every view of it.
@@ -55,12 +57,13 @@ public:
         if (!index) return std::nullopt;
         return tensor_view(state_, *index);
     }
-    // Throws errc::tensor_not_found.
+    // Throws errc::tensor_not_found, naming the closest name within 2 edits, if any.
     tensor_view tensor(std::string_view name) const {
         auto index = table().find(name);
         if (!index)
             detail::throw_error(errc::tensor_not_found, "no tensor named " + detail::quote(name) + " in " +
-                                                            detail::quote(state_->src->description()));
+                                                            detail::quote(state_->src->description()) +
+                                                            detail::did_you_mean(detail::closest_name_in(table(), name)));
         return tensor_view(state_, *index);
     }
     tensor_view operator[](std::string_view name) const { return tensor(name); }
@@ -103,3 +106,16 @@ inline result<file> try_open_buffer(const void* data, std::size_t size) noexcept
 }
 
 } // namespace safetensors
+
+#if SAFETENSORS_DETAIL_RANGES
+// A file is a handle: a copy costs O(1) and shares the tensors, and an iterator holds its own
+// copy. So it is a view (f | std::views::filter(...) keeps the file alive), and a borrowed
+// range (an iterator into a temporary file does not dangle).
+template <>
+inline constexpr bool std::ranges::enable_view<safetensors::file> = true;
+template <>
+inline constexpr bool std::ranges::enable_borrowed_range<safetensors::file> = true;
+// Not std::ranges::view itself: before P2325 that also asked for a public default constructor.
+static_assert(std::ranges::random_access_range<safetensors::file> && std::ranges::sized_range<safetensors::file> &&
+              std::ranges::common_range<safetensors::file> && std::ranges::borrowed_range<safetensors::file>);
+#endif

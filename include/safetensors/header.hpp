@@ -135,6 +135,13 @@ inline header_table read_header(const source& src) {
     src.read_at(0, prefix, 8);
     std::uint64_t n = 0;
     for (int i = 7; i >= 0; --i) n = (n << 8) | prefix[i];
+    // An absurd length whose bytes are text: a README, an HTML error page, a Git LFS pointer.
+    const bool text = std::all_of(prefix, prefix + 8, [](unsigned char c) { return (c >= 0x20 && c < 0x7f) || c == '\n' || c == '\r' || c == '\t'; });
+    if (text && (n > max_header_size || n > file_size - 8))
+        detail::throw_error(n > max_header_size ? errc::header_too_large : errc::invalid_header_length,
+                            "not a safetensors file (it starts with " +
+                                detail::quote(std::string_view(reinterpret_cast<const char*>(prefix), 8)) +
+                                ", not an 8-byte header length)");
     if (n > max_header_size)
         detail::throw_error(errc::header_too_large, "header too large: length prefix says " + std::to_string(n) +
                                                         " bytes, the limit is " + std::to_string(max_header_size));

@@ -37,6 +37,7 @@
 #include <mutex>
 #endif
 
+#include "detail/closest_name.hpp"
 #include "detail/index_paths.hpp"
 #include "detail/table_names.hpp"
 #include "detail/tensor_iterator.hpp"
@@ -174,14 +175,16 @@ inline index_table parse_index(std::string_view json) { return detail::index_bui
 // Reads and parses the index file at path; messages name it. The size limit is checked before
 // anything is read.
 inline index_table read_index(const std::string& path) {
-    const std::string where = "index " + detail::quote(path);
-    const std::shared_ptr<const source> src = open_source(path);
-    if (src->size() > max_index_size)
-        detail::throw_error(errc::invalid_index, where + " is too large: " + std::to_string(src->size()) +
-                                                     " bytes, the limit is " + std::to_string(max_index_size));
-    std::string text(static_cast<std::size_t>(src->size()), '\0');
-    if (!text.empty()) src->read_at(0, &text[0], text.size());
-    return detail::index_builder::build(text, where);
+    return detail::about_path(path, [&] {
+        const std::string where = "index " + detail::quote(path);
+        const std::shared_ptr<const source> src = open_source(path);
+        if (src->size() > max_index_size)
+            detail::throw_error(errc::invalid_index, where + " is too large: " + std::to_string(src->size()) +
+                                                         " bytes, the limit is " + std::to_string(max_index_size));
+        std::string text(static_cast<std::size_t>(src->size()), '\0');
+        if (!text.empty()) src->read_at(0, &text[0], text.size());
+        return detail::index_builder::build(text, where);
+    });
 }
 
 // A sharded checkpoint as one collection of tensors. Copies share the same state (and the
@@ -195,18 +198,7 @@ public:
     //   - any other file: opened as a single safetensors file, a collection of one shard.
     // options are passed to every shard's open.
     static sharded_file open(const std::string& path, const open_options& options = {}) {
-        if (detail::is_directory(path)) {
-            const std::string folder = detail::as_folder(path);
-            if (detail::exists(folder + std::string(index_file_name)))
-                return open_index(folder + std::string(index_file_name), options);
-            if (detail::exists(folder + std::string(single_file_name)))
-                return open_single(folder + std::string(single_file_name), options);
-            detail::throw_error(errc::file_not_found, "folder " + detail::quote(path) + " holds neither \"" +
-                                                          std::string(index_file_name) + "\" nor \"" +
-                                                          std::string(single_file_name) + "\"");
-        }
-        if (detail::ends_with(path, ".json")) return open_index(path, options);
-        return open_single(path, options);
+        return detail::about_path(path, [&] { return open_path(path, options); });
     }
 
     // A parsed index whose shards are in folder (as given: "" is the current folder).
@@ -236,13 +228,10 @@ public:
     bool contains(std::string_view name) const noexcept { return index().find(name).has_value(); }
 
     // The tensor, from its shard (opened now if needed). Throws tensor_not_found when the
-    // weight_map does not list it; missing_shard, the shard's own open errors, or
-    // index_mismatch when its shard cannot provide it.
-    tensor_view tensor(std::string_view name) const {
-        const auto at = index().find(name);
-        if (!at) detail::throw_error(errc::tensor_not_found, "no tensor named " + detail::quote(name) + " in " + state_->where);
-        return tensor_in_shard(*at);
-    }
+    // weight_map does not list it (naming the closest name within 2 edits, if any);
+    // missing_shard, the shard's own open errors, or index_mismatch when its shard cannot
+    // provide it.
+    tensor_view tensor(std::string_view name) const { return tensor_in_shard(position_of(name)); }
     tensor_view operator[](std::string_view name) const { return tensor(name); }
     // nullopt when the weight_map does not list name; throws like tensor() when its shard
     // cannot provide it (that is a broken checkpoint, not an absent tensor).
@@ -334,6 +323,21 @@ public:
     iterator end() const { return iterator(*this, size()); }
 
 private:
+    static sharded_file open_path(const std::string& path, const open_options& options) {
+        if (detail::is_directory(path)) {
+            const std::string folder = detail::as_folder(path);
+            if (detail::exists(folder + std::string(index_file_name)))
+                return open_index(folder + std::string(index_file_name), options);
+            if (detail::exists(folder + std::string(single_file_name)))
+                return open_single(folder + std::string(single_file_name), options);
+            detail::throw_error(errc::file_not_found, "folder " + detail::quote(path) + " holds neither \"" +
+                                                          std::string(index_file_name) + "\" nor \"" +
+                                                          std::string(single_file_name) + "\"");
+        }
+        if (detail::ends_with(path, ".json")) return open_index(path, options);
+        return open_single(path, options);
+    }
+
     explicit sharded_file(std::shared_ptr<detail::sharded_state> state) : state_(std::move(state)) {}
 
     static std::shared_ptr<detail::sharded_state> make_state(index_table index, const open_options& options) {
@@ -405,7 +409,9 @@ private:
 
     std::size_t position_of(std::string_view name) const {
         const auto at = index().find(name);
-        if (!at) detail::throw_error(errc::tensor_not_found, "no tensor named " + detail::quote(name) + " in " + state_->where);
+        if (!at)
+            detail::throw_error(errc::tensor_not_found, "no tensor named " + detail::quote(name) + " in " + state_->where +
+                                                            detail::did_you_mean(detail::closest_name_in(index(), name)));
         return *at;
     }
     void check_shard(std::size_t shard) const {
@@ -426,3 +432,14 @@ inline result<sharded_file> try_open_sharded(const std::string& path, const open
 }
 
 } // namespace safetensors
+
+#if SAFETENSORS_DETAIL_RANGES
+// A view and a borrowed range, like file (see the end of file.hpp).
+template <>
+inline constexpr bool std::ranges::enable_view<safetensors::sharded_file> = true;
+template <>
+inline constexpr bool std::ranges::enable_borrowed_range<safetensors::sharded_file> = true;
+static_assert(std::ranges::random_access_range<safetensors::sharded_file> &&
+              std::ranges::sized_range<safetensors::sharded_file> && std::ranges::common_range<safetensors::sharded_file> &&
+              std::ranges::borrowed_range<safetensors::sharded_file>);
+#endif

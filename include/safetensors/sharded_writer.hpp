@@ -15,7 +15,8 @@
 // that goes through the index never sees a partly written shard of this save. The set as a whole
 // is not atomic: a failure part way leaves the shards written so far (and an older index, if the
 // folder had one, may then name shards that changed). Shards of an earlier save with other names
-// (another shard count) are not removed. The folder must exist.
+// (another shard count) are not removed. The folder and its missing parents are created, as
+// save_pretrained does.
 #pragma once
 
 #include <algorithm>
@@ -140,11 +141,9 @@ inline std::string index_json(const std::vector<std::pair<std::string, std::stri
     }
 }
 
-// Writes the tensors (in the order given, which decides the split) into folder as a sharded
-// checkpoint; see the top of this header. Everything is validated before the first file is
-// written: each shard as save() would, names unique across shards, the options.
-inline sharded_write_result save_sharded(const std::string& folder, const tensor_list& tensors,
-                                         const sharded_write_options& options = {}) {
+namespace detail {
+inline sharded_write_result save_sharded_into(const std::string& folder, const tensor_list& tensors,
+                                              const sharded_write_options& options) {
     if (const char* reason = detail::unsafe_shard_name_reason(options.prefix))
         detail::throw_error(errc::invalid_argument, "sharded_write_options::prefix " + detail::quote(options.prefix) +
                                                         " is not a plain file name: " + reason);
@@ -196,6 +195,7 @@ inline sharded_write_result save_sharded(const std::string& folder, const tensor
         index_text = index_json(weight_map, metadata);  // duplicate names across shards throw here
     }
 
+    if (!folder.empty()) detail::make_folders(folder);
     for (std::size_t s = 0; s < count; ++s) {
         result.shard_files.push_back(base + names[s]);
         save(result.shard_files.back(), shard_refs[s], options.shard_metadata, options.write);
@@ -205,6 +205,15 @@ inline sharded_write_result save_sharded(const std::string& folder, const tensor
         detail::write_text_file(result.index_file, index_text, options.write);
     }
     return result;
+}
+} // namespace detail
+
+// Writes the tensors (in the order given, which decides the split) into folder as a sharded
+// checkpoint; see the top of this header. Everything is validated before the first file is
+// written: each shard as save() would, names unique across shards, the options.
+inline sharded_write_result save_sharded(const std::string& folder, const tensor_list& tensors,
+                                         const sharded_write_options& options = {}) {
+    return detail::about_path(folder, [&] { return detail::save_sharded_into(folder, tensors, options); });
 }
 
 } // namespace safetensors

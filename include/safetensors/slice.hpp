@@ -502,6 +502,8 @@ public:
             default: return detail::copy_runs<0>(dst, view_.data(), first_, run_length_, loops_);
         }
     }
+    // The same into a span of bytes (its size is the capacity).
+    void copy_to(span<std::byte> destination) const { copy_to(destination.data(), destination.size()); }
 
     // Copies bytes [offset, offset + length) of the packed result to destination through
     // source::read_at, one call per merged run: a file truncated after open gives

@@ -5,6 +5,7 @@
 // shared_ptr to their source, so no view can outlive the bytes it points at.
 #pragma once
 
+#include <cerrno>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -186,25 +187,45 @@ inline std::wstring utf8_to_wide(const std::string& text) {
     return wide;
 }
 
-// The text of a Windows error: the C library's wording for the codes that have a POSIX
-// equivalent, so a message reads the same on every platform; the number otherwise.
-inline std::string windows_error_text(DWORD code) {
+// The errno value a Windows error stands for, so system_code() compares equal to the same
+// std::errc on every platform; EIO for codes without a POSIX equivalent.
+inline int windows_errno(DWORD code) noexcept {
     switch (code) {
     case ERROR_FILE_NOT_FOUND:
-    case ERROR_PATH_NOT_FOUND: return std::strerror(ENOENT);
-    case ERROR_ACCESS_DENIED: return std::strerror(EACCES);
+    case ERROR_PATH_NOT_FOUND:
+    case ERROR_INVALID_DRIVE: return ENOENT;
+    case ERROR_ACCESS_DENIED: return EACCES;
     case ERROR_DISK_FULL:
-    case ERROR_HANDLE_DISK_FULL: return std::strerror(ENOSPC);
-    default: return "Windows error " + std::to_string(code);
+    case ERROR_HANDLE_DISK_FULL: return ENOSPC;
+    case ERROR_SHARING_VIOLATION:
+    case ERROR_LOCK_VIOLATION:
+    case ERROR_USER_MAPPED_FILE: return EBUSY;
+    case ERROR_FILE_EXISTS:
+    case ERROR_ALREADY_EXISTS: return EEXIST;
+    case ERROR_WRITE_PROTECT: return EROFS;
+    case ERROR_NOT_ENOUGH_MEMORY:
+    case ERROR_OUTOFMEMORY: return ENOMEM;
+    case ERROR_INVALID_NAME: return EINVAL;
+    case ERROR_DIRECTORY: return ENOTDIR;
+    default: return EIO;
     }
 }
 
+// The text of a Windows error: the C library's wording for the codes that have a POSIX
+// equivalent, so a message reads the same on every platform; the number otherwise.
+inline std::string windows_error_text(DWORD code) {
+    const int err = windows_errno(code);
+    if (err == EIO || err == EBUSY) return "Windows error " + std::to_string(code);
+    return std::strerror(err);
+}
+
 [[noreturn]] inline void throw_last_error(const std::string& what, const std::string& path) {
-    DWORD code = ::GetLastError();
+    const DWORD code = ::GetLastError();
+    const int err = windows_errno(code);
     errc e = errc::io_error;
-    if (code == ERROR_FILE_NOT_FOUND || code == ERROR_PATH_NOT_FOUND) e = errc::file_not_found;
-    if (code == ERROR_ACCESS_DENIED) e = errc::permission_denied;
-    throw_error(e, what + " " + quote(path) + ": " + windows_error_text(code));
+    if (err == ENOENT) e = errc::file_not_found;
+    if (err == EACCES) e = errc::permission_denied;
+    throw_error(e, what + " " + quote(path) + ": " + windows_error_text(code), path, errno_code(err));
 }
 
 inline bool is_directory(const std::wstring& path) {
@@ -275,7 +296,8 @@ protected:
             if (got == 0)
                 throw_error(errc::short_read, "unexpected end of file in " + quote(description_) +
                                                   " at offset " + std::to_string(offset) +
-                                                  " (did the file shrink after it was opened?)");
+                                                  " (did the file shrink after it was opened?)",
+                            description_);
             out += got;
             offset += got;
             length -= got;
@@ -296,7 +318,7 @@ private:
     if (err == ENOENT || err == ENOTDIR) e = errc::file_not_found;
     if (err == EACCES || err == EPERM) e = errc::permission_denied;
     if (err == ENOMEM || err == EFBIG || err == EOVERFLOW) e = errc::file_too_large;
-    throw_error(e, what + " " + quote(path) + ": " + std::strerror(err));
+    throw_error(e, what + " " + quote(path) + ": " + std::strerror(err), path, errno_code(err));
 }
 
 // Owns a file descriptor.
@@ -372,7 +394,8 @@ protected:
             if (got == 0)
                 throw_error(errc::short_read, "unexpected end of file in " + quote(description_) +
                                                   " at offset " + std::to_string(offset) +
-                                                  " (did the file shrink after it was opened?)");
+                                                  " (did the file shrink after it was opened?)",
+                            description_);
             out += got;
             offset += static_cast<std::uint64_t>(got);
             length -= static_cast<std::size_t>(got);

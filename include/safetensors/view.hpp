@@ -12,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "detail/element_type.hpp"
 #include "dtype.hpp"
 #include "error.hpp"
 #include "header.hpp"
@@ -32,39 +33,6 @@ struct file_state {
     std::shared_ptr<const source> src;
     header_table table;
 };
-
-// Which C++ element types may read which dtypes. Besides the natural type, the unsigned
-// integer of the same width reads the raw codes of float formats without a native type
-// (F16, BF16, F8_*), and uint8_t reads BOOL (any byte value is valid in a file).
-template <class T>
-constexpr bool element_type_matches(dtype d) noexcept {
-    using U = std::remove_cv_t<T>;
-    if constexpr (std::is_same<U, float>::value) return d == dtype::F32;
-    else if constexpr (std::is_same<U, double>::value) return d == dtype::F64;
-    else if constexpr (std::is_same<U, std::complex<float>>::value) return d == dtype::C64;
-    else if constexpr (std::is_same<U, std::int8_t>::value) return d == dtype::I8;
-    else if constexpr (std::is_same<U, std::uint8_t>::value)
-        return d == dtype::U8 || d == dtype::BOOL || d == dtype::F8_E5M2 || d == dtype::F8_E4M3 ||
-               d == dtype::F8_E8M0 || d == dtype::F8_E4M3FNUZ || d == dtype::F8_E5M2FNUZ;
-    else if constexpr (std::is_same<U, std::int16_t>::value) return d == dtype::I16;
-    else if constexpr (std::is_same<U, std::uint16_t>::value) return d == dtype::U16 || d == dtype::F16 || d == dtype::BF16;
-    else if constexpr (std::is_same<U, std::int32_t>::value) return d == dtype::I32;
-    else if constexpr (std::is_same<U, std::uint32_t>::value) return d == dtype::U32;
-    else if constexpr (std::is_same<U, std::int64_t>::value) return d == dtype::I64;
-    else if constexpr (std::is_same<U, std::uint64_t>::value) return d == dtype::U64;
-    else return false;
-}
-
-template <class T>
-std::string element_type_name() {
-    using U = std::remove_cv_t<T>;
-    if constexpr (std::is_same<U, float>::value) return "float";
-    else if constexpr (std::is_same<U, double>::value) return "double";
-    else if constexpr (std::is_same<U, std::complex<float>>::value) return "std::complex<float>";
-    else if constexpr (std::is_integral<U>::value)
-        return std::string(std::is_signed<U>::value ? "int" : "uint") + std::to_string(8 * sizeof(U)) + "_t";
-    else return "this element type";
-}
 
 } // namespace detail
 
@@ -120,6 +88,20 @@ public:
                                                         std::to_string(element_count()) + " elements, destination holds " +
                                                         std::to_string(capacity));
         state_->src->read_at(source_offset(), destination, static_cast<std::size_t>(byte_size()));
+    }
+    // The same into a span (its size is the capacity): view.copy_to(span<float>(buffer, n)).
+    template <class T>
+    void copy_to(span<T> destination) const {
+        static_assert(!std::is_const<T>::value, "copy_to needs a writable destination");
+        copy_to(destination.data(), destination.size());
+    }
+    // The raw bytes, whatever the dtype; errc::out_of_range when destination is smaller.
+    void copy_to(span<std::byte> destination) const {
+        if (destination.size() < byte_size())
+            detail::throw_error(errc::out_of_range, "tensor " + detail::quote(name()) + " has " +
+                                                        std::to_string(byte_size()) + " bytes, destination holds " +
+                                                        std::to_string(destination.size()));
+        state_->src->read_at(source_offset(), destination.data(), static_cast<std::size_t>(byte_size()));
     }
     template <class T>
     std::vector<T> to_vector() const {

@@ -21,6 +21,13 @@
 // The new file gets fresh permissions (the umask's), not the old target's. If the target is a
 // symbolic link, the rename replaces the link itself with a regular file; the file the link
 // pointed to is not changed (resolve the link first to write through it).
+//
+// Special targets, found with stat() (which follows links): a character device or a FIFO
+// (/dev/stdout, a named pipe) is written straight through in file order, with no temporary
+// file, rename or fsync, as cp and Python's save_file do (a FIFO waits for its reader; a
+// reader that goes away raises SIGPIPE, as for any write). A block device, a directory or a
+// socket is refused (errc::not_regular_file). Every error names the path (error::path()), and
+// an OS failure keeps its errno (error::system_code()).
 #pragma once
 
 #include <algorithm>
@@ -71,45 +78,65 @@ struct write_options {
     bool keep_in_cache = true;
 };
 
-// A tensor's shape, as the writer takes it: a span or vector (borrowed) or a braced list such
-// as {2, 3} (copied, so it cannot dangle). {} is a scalar.
+// A tensor's shape, as the writer takes it: a braced list such as {2, 3}, a vector or a span.
+// Always copied, so a shape built in a loop cannot dangle. {} is a scalar.
 class shape_ref {
 public:
     shape_ref() noexcept = default;
-    shape_ref(span<const std::uint64_t> dims) noexcept : dims_(dims) {}
+    shape_ref(span<const std::uint64_t> dims) : dims_(dims.begin(), dims.end()) {}
     template <class A>
-    shape_ref(const std::vector<std::uint64_t, A>& dims) noexcept : dims_(dims.data(), dims.size()) {}
-    shape_ref(std::initializer_list<std::uint64_t> dims) : owned_(dims), owns_(true) {}
+    shape_ref(const std::vector<std::uint64_t, A>& dims) : dims_(dims.begin(), dims.end()) {}
+    shape_ref(std::vector<std::uint64_t>&& dims) noexcept : dims_(std::move(dims)) {}
+    shape_ref(std::initializer_list<std::uint64_t> dims) : dims_(dims) {}
 
-    span<const std::uint64_t> get() const noexcept { return owns_ ? span<const std::uint64_t>(owned_) : dims_; }
+    span<const std::uint64_t> get() const noexcept { return dims_; }
 
 private:
-    span<const std::uint64_t> dims_;
-    std::vector<std::uint64_t> owned_;
-    bool owns_ = false;
+    std::vector<std::uint64_t> dims_;
 };
 
-// One tensor to write: name, dtype, shape and bytes, borrowed (nothing is copied). Made from
-// a tensor_view, an owned tensor, or a name, dtype and shape with a pointer and size, a byte
-// span, or a vector/span of trivially copyable values. What it points at must outlive the
-// write. The size is checked against dtype and shape when writing, not here.
+// One tensor to write: its name and shape (copied: a tensor_ref built from a temporary string
+// or vector stays valid) and its bytes (borrowed, like a span: the data must outlive the
+// write). Made from a tensor_view, an owned tensor, or a name, dtype, shape and data:
+//   - a vector or span of typed values, checked against the dtype with the rule as<T>()
+//     reads by (float for F32, std::uint16_t for F16/BF16 bits, std::uint8_t for U8, BOOL and
+//     F8, bool for BOOL ...): errc::dtype_mismatch otherwise;
+//   - the same without a dtype, which is then deduced from the element type (float -> F32,
+//     std::int64_t and long long -> I64, bool -> BOOL ...);
+//   - std::byte data, or a pointer and a size: raw bytes, not checked (how F4 and F6 are written).
+// The byte count is checked against dtype and shape when writing, not here.
 class tensor_ref {
 public:
-    tensor_ref(const tensor_view& view) noexcept
+    tensor_ref(const tensor_view& view)
         : name_(view.name()), dtype_(view.dtype()), shape_(view.shape()), data_(view.data()),
           size_(view.byte_size()), source_(view.source().get()), source_offset_(view.source_offset()) {}
-    tensor_ref(const tensor& t) noexcept
-        : name_(t.name()), dtype_(t.dtype()), shape_(t.shape()), data_(t.data()), size_(t.byte_size()) {}
+    tensor_ref(const tensor& t) : name_(t.name()), dtype_(t.dtype()), shape_(t.shape()), data_(t.data()), size_(t.byte_size()) {}
     tensor_ref(std::string_view name, safetensors::dtype type, shape_ref shape, const void* data, std::uint64_t size)
         : name_(name), dtype_(type), shape_(std::move(shape)), data_(static_cast<const std::byte*>(data)), size_(size) {}
     tensor_ref(std::string_view name, safetensors::dtype type, shape_ref shape, span<const std::byte> bytes)
         : tensor_ref(name, type, std::move(shape), bytes.data(), bytes.size()) {}
-    template <class T, class A, class = std::enable_if_t<std::is_trivially_copyable<T>::value>>
+    template <class T, class A>
     tensor_ref(std::string_view name, safetensors::dtype type, shape_ref shape, const std::vector<T, A>& values)
-        : tensor_ref(name, type, std::move(shape), values.data(), values.size() * sizeof(T)) {}
-    template <class T, class = std::enable_if_t<std::is_trivially_copyable<T>::value>>
+        : tensor_ref(name, type, std::move(shape), values.data(), values.size() * sizeof(T)) {
+        check_element_type<T>();
+    }
+    template <class T>
     tensor_ref(std::string_view name, safetensors::dtype type, shape_ref shape, span<T> values)
-        : tensor_ref(name, type, std::move(shape), values.data(), values.size() * sizeof(T)) {}
+        : tensor_ref(name, type, std::move(shape), values.data(), values.size() * sizeof(T)) {
+        check_element_type<T>();
+    }
+    // The dtype deduced from the element type.
+    template <class T, class A>
+    tensor_ref(std::string_view name, shape_ref shape, const std::vector<T, A>& values)
+        : tensor_ref(name, detail::deduced_dtype<T>(), std::move(shape), values) {}
+    template <class T>
+    tensor_ref(std::string_view name, shape_ref shape, span<T> values)
+        : tensor_ref(name, detail::deduced_dtype<T>(), std::move(shape), values) {}
+    // std::vector<bool> packs bits and has no data(): copy it to a std::vector<std::uint8_t>.
+    template <class A>
+    tensor_ref(std::string_view, safetensors::dtype, shape_ref, const std::vector<bool, A>&) = delete;
+    template <class A>
+    tensor_ref(std::string_view, shape_ref, const std::vector<bool, A>&) = delete;
 
     std::string_view name() const noexcept { return name_; }
     safetensors::dtype dtype() const noexcept { return dtype_; }
@@ -129,7 +156,17 @@ public:
     }
 
 private:
-    std::string_view name_;
+    template <class T>
+    void check_element_type() const {
+        static_assert(std::is_trivially_copyable<T>::value, "tensor data must be trivially copyable");
+        if (static_cast<std::size_t>(dtype_) < dtype_count && !detail::element_type_writes<T>(dtype_))
+            detail::throw_error(errc::dtype_mismatch, "tensor " + detail::quote(name_) + ": " +
+                                                          detail::element_type_name<T>() + " data cannot be written as " +
+                                                          std::string(to_string(dtype_)) + ": pass " +
+                                                          detail::writable_types(dtype_) + " data");
+    }
+
+    std::string name_;
     safetensors::dtype dtype_;
     shape_ref shape_;
     const std::byte* data_;
@@ -455,16 +492,18 @@ inline std::vector<std::byte> serialize(const tensor_list& tensors, metadata_ref
 //   save("model.safetensors", {{"embedding", dtype::F32, {2, 2}, zeros}}, {{"format", "pt"}});
 inline void save(const std::string& path, const tensor_list& tensors, metadata_ref metadata = {},
                  const write_options& options = {}) {
-    const span<const tensor_ref> refs = tensors.refs();
-    const detail::write_plan plan = detail::plan_for(refs, metadata.get(), options);
-    // Removes the temporary file if anything below throws.
-    detail::atomic_file out(path, options.sync, !options.keep_in_cache);
-    detail::staging_buffer staging;
-    auto emit = [&out](std::uint64_t offset, const void* data, std::size_t size) { out.write_at(offset, data, size); };
-    staging.put(0, plan.head.data(), plan.head.size(), emit);
-    for (std::size_t i : plan.order) detail::put_tensor(staging, plan.data_offset() + plan.begin[i], refs[i], emit);
-    staging.flush(emit);
-    out.commit(options.sync);
+    detail::about_path(path, [&] {
+        const span<const tensor_ref> refs = tensors.refs();
+        const detail::write_plan plan = detail::plan_for(refs, metadata.get(), options);
+        // Removes the temporary file if anything below throws.
+        detail::atomic_file out(path, options.sync, !options.keep_in_cache);
+        detail::staging_buffer staging;
+        auto emit = [&out](std::uint64_t offset, const void* data, std::size_t size) { out.write_at(offset, data, size); };
+        staging.put(0, plan.head.data(), plan.head.size(), emit);
+        for (std::size_t i : plan.order) detail::put_tensor(staging, plan.data_offset() + plan.begin[i], refs[i], emit);
+        staging.flush(emit);
+        out.commit(options.sync);
+    });
 }
 
 namespace detail {
@@ -605,9 +644,11 @@ public:
 
     stream_writer(const std::string& path, std::vector<tensor_decl> tensors, metadata_ref metadata = {},
                   const write_options& options = {})
-        : state_(std::make_unique<state>(std::move(tensors), metadata.get(), options)) {
-        state_->file = std::make_unique<detail::atomic_file>(path, options.sync, !options.keep_in_cache);
-        state_->put(0, state_->plan.head.data(), state_->plan.head.size());
+        : state_(detail::about_path(path, [&] { return std::make_unique<state>(std::move(tensors), metadata.get(), options); })) {
+        detail::about_path(path, [&] {
+            state_->file = std::make_unique<detail::atomic_file>(path, options.sync, !options.keep_in_cache);
+            state_->put(0, state_->plan.head.data(), state_->plan.head.size());
+        });
     }
     stream_writer(sink_function sink, std::vector<tensor_decl> tensors, metadata_ref metadata = {},
                   const write_options& options = {})
@@ -622,7 +663,8 @@ public:
     ~stream_writer() = default;
 
     // Whether tensors may be written in any order (a file) or only in file order (a sink).
-    bool seekable() const noexcept { return state_->file != nullptr; }
+    // A path that names a character device or a FIFO is written in file order, like a sink.
+    bool seekable() const noexcept { return state_->file != nullptr && !state_->file->streaming(); }
 
     // The tensors in file order: name, dtype, shape, and data_offsets (relative to the data
     // section, which starts at data_offset()).

@@ -20,6 +20,7 @@ inline double use_typed(const safetensors::tensor_view& view, safetensors::tenso
     std::vector<T> copy = view.template to_vector<T>();
     std::vector<T> buffer(copy.size());
     view.template copy_to<T>(buffer.data(), buffer.size());
+    view.copy_to(safetensors::span<T>(buffer));
     safetensors::span<T> writable = owned.template as<T>();
     safetensors::span<const T> readable = static_cast<const safetensors::tensor&>(owned).template as<T>();
     return static_cast<double>(values.size() + copy.size() + writable.size() + readable.size());
@@ -38,7 +39,7 @@ inline double use_api(const std::string& path) {
     safetensors::open_options options;
     safetensors::file f = safetensors::open(path, options);
     safetensors::result<safetensors::file> maybe = safetensors::try_open(path);
-    if (!maybe) total += static_cast<double>(maybe.error().code == safetensors::errc::file_not_found);
+    if (!maybe) total += static_cast<double>(maybe.error().code() == safetensors::errc::file_not_found);
     std::vector<std::byte> bytes(8);
     auto from_buffer = safetensors::try_open_buffer(bytes.data(), bytes.size());
     total += from_buffer.ok() ? 1 : 0;
@@ -58,6 +59,8 @@ inline double use_api(const std::string& path) {
         total += static_cast<double>(view.data_offsets().second - view.data_offsets().first);
         total += static_cast<double>(view.bytes().size());
         total += static_cast<double>(safetensors::to_string(view.dtype()).size());
+        std::vector<std::byte> raw(view.bytes().size());
+        view.copy_to(raw);
         safetensors::tensor owned = safetensors::tensor::copy_of(view);
         total += use_typed<float>(view, owned) + use_typed<double>(view, owned);
         total += use_typed<std::int8_t>(view, owned) + use_typed<std::uint8_t>(view, owned);
@@ -66,6 +69,10 @@ inline double use_api(const std::string& path) {
         total += use_typed<std::int64_t>(view, owned) + use_typed<std::uint64_t>(view, owned);
         total += use_typed<std::complex<float>>(view, owned);
     }
+
+    // random-access iteration, dtype hints
+    total += static_cast<double>(f.end() - f.begin()) + static_cast<double>((f.begin() + 1)[-1].rank());
+    total += static_cast<double>(safetensors::dtype_from_alias("float32").has_value());
 
     // owned tensors
     safetensors::tensor_map all = safetensors::load(f);

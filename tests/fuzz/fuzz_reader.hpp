@@ -105,8 +105,8 @@ inline int fuzz_reader_one(const std::uint8_t* data, std::size_t size) {
     });
     FUZZ_CHECK(opened.ok() == owned.ok());
     if (!opened) {
-        FUZZ_CHECK(opened.error().code != errc::ok && !opened.error().message.empty());
-        FUZZ_CHECK(owned.error().code == opened.error().code && owned.error().message == opened.error().message);
+        FUZZ_CHECK(opened.error().code() != errc::ok && !opened.error().message().empty());
+        FUZZ_CHECK(owned.error().code() == opened.error().code() && owned.error().message() == opened.error().message());
         return 0;
     }
     const file& f = *opened;

@@ -95,7 +95,25 @@ inline constexpr std::size_t max_write_chunk = std::size_t{1} << 30;
 #if defined(_WIN32)
 
 [[noreturn]] inline void throw_windows_write_error(const std::string& what, const std::string& target) {
-    throw_error(errc::write_failed, what + " " + quote(target) + ": " + windows_error_text(::GetLastError()));
+    const DWORD code = ::GetLastError();
+    throw_error(errc::write_failed, what + " " + quote(target) + ": " + windows_error_text(code), target,
+                errno_code(windows_errno(code)));
+}
+
+// Refuses a folder as the target, and says so when the target's folder does not exist.
+inline void check_target(const std::string& target, const temp_location& where) {
+    const std::wstring wide = utf8_to_wide(target);
+    if (is_directory(wide))
+        throw_error(errc::not_regular_file, "cannot write " + quote(target) + ": it is a directory", target,
+                    errno_code(EISDIR));
+    if (::GetFileAttributesW(wide.c_str()) != INVALID_FILE_ATTRIBUTES) return;
+    const std::wstring folder = utf8_to_wide(where.folder);
+    if (::GetFileAttributesW(folder.c_str()) == INVALID_FILE_ATTRIBUTES)
+        throw_error(errc::file_not_found, "cannot write " + quote(target) + ": the folder " + quote(where.folder) +
+                                              " does not exist", target, errno_code(ENOENT));
+    if (!is_directory(folder))
+        throw_error(errc::file_not_found, "cannot write " + quote(target) + ": " + quote(where.folder) + " is not a folder",
+                    target, errno_code(ENOTDIR));
 }
 
 // MoveFileExW failed. Windows cannot replace a file that is open or mapped: real Windows says
@@ -103,11 +121,15 @@ inline constexpr std::size_t max_write_chunk = std::size_t{1} << 30;
 // one error, file_in_use; a folder in the way is reported as POSIX reports it.
 [[noreturn]] inline void throw_replace_error(const std::string& target, const std::wstring& wide_target) {
     const DWORD code = ::GetLastError();
-    if (is_directory(wide_target)) throw_error(errc::write_failed, "cannot replace " + quote(target) + ": Is a directory");
+    if (is_directory(wide_target))
+        throw_error(errc::not_regular_file, "cannot write " + quote(target) + ": it is a directory", target,
+                    errno_code(EISDIR));
     if (code == ERROR_ACCESS_DENIED || code == ERROR_SHARING_VIOLATION || code == ERROR_USER_MAPPED_FILE)
         throw_error(errc::file_in_use,
-                    "cannot replace " + quote(target) + ": the file is in use (open or mapped by this or another process)");
-    throw_error(errc::write_failed, "cannot replace " + quote(target) + ": " + windows_error_text(code));
+                    "cannot replace " + quote(target) + ": the file is in use (open or mapped by this or another process)",
+                    target, errno_code(EBUSY));
+    throw_error(errc::write_failed, "cannot replace " + quote(target) + ": " + windows_error_text(code), target,
+                errno_code(windows_errno(code)));
 }
 
 // A new temporary file beside a target, renamed over it by commit(); removed by discard() or
@@ -118,6 +140,7 @@ public:
     explicit atomic_file(std::string target, bool /*early_writeback*/ = false, bool /*drop_behind*/ = false)
         : target_(std::move(target)) {
         const temp_location where = split_target(target_);
+        check_target(target_, where);
         for (int attempt = 0;; ++attempt) {
             temp_ = utf8_to_wide(temp_name(where));
             // CREATE_NEW is O_EXCL: never opens (or follows a link to) an existing file.
@@ -132,6 +155,7 @@ public:
     atomic_file& operator=(const atomic_file&) = delete;
 
     const std::string& target() const noexcept { return target_; }
+    bool streaming() const noexcept { return false; }  // devices are not written on Windows
 
     void write_at(std::uint64_t offset, const void* data, std::size_t size) {
         const auto* p = static_cast<const char*>(data);
@@ -182,7 +206,43 @@ private:
 #else  // POSIX
 
 [[noreturn]] inline void throw_write_error(int err, const std::string& what, const std::string& target) {
-    throw_error(errc::write_failed, what + " " + quote(target) + ": " + std::strerror(err));
+    throw_error(errc::write_failed, what + " " + quote(target) + ": " + std::strerror(err), target, errno_code(err));
+}
+
+// What save() does with its target, from stat() (which follows symbolic links).
+enum class target_kind {
+    replace,  // a regular file, a link to one, or nothing yet: write a temporary file, rename it
+    stream,   // a character device or a FIFO (/dev/stdout, a pipe): write straight through
+};
+
+// Refuses a block device, a directory or a socket, and a target whose folder does not exist.
+inline target_kind classify_target(const std::string& target, const temp_location& where) {
+    struct stat st {};
+    if (::stat(target.c_str(), &st) == 0) {
+        if (S_ISREG(st.st_mode)) return target_kind::replace;
+        if (S_ISCHR(st.st_mode) || S_ISFIFO(st.st_mode)) return target_kind::stream;
+        if (S_ISDIR(st.st_mode))
+            throw_error(errc::not_regular_file, "cannot write " + quote(target) + ": it is a directory", target,
+                        errno_code(EISDIR));
+        const char* what = S_ISBLK(st.st_mode) ? "a block device" : S_ISSOCK(st.st_mode) ? "a socket" : "not a regular file";
+        throw_error(errc::not_regular_file, "cannot write " + quote(target) + ": it is " + what +
+                                                " (only regular files, character devices and FIFOs are written)",
+                    target);
+    }
+    const int err = errno;
+    if (err != ENOENT && err != ENOTDIR) return target_kind::replace;  // e.g. EACCES: creating the temporary file will say
+    // A dangling link or a missing folder. Say which, rather than "cannot create a temporary file".
+    if (::stat(where.folder.c_str(), &st) != 0) {
+        const int folder_err = errno;
+        if (folder_err == ENOENT)
+            throw_error(errc::file_not_found, "cannot write " + quote(target) + ": the folder " + quote(where.folder) +
+                                                  " does not exist", target, errno_code(ENOENT));
+        return target_kind::replace;
+    }
+    if (!S_ISDIR(st.st_mode))
+        throw_error(errc::file_not_found, "cannot write " + quote(target) + ": " + quote(where.folder) +
+                                              " is not a folder", target, errno_code(ENOTDIR));
+    return target_kind::replace;
 }
 
 class atomic_file {
@@ -198,6 +258,10 @@ public:
         : target_(std::move(target)), early_writeback_(early_writeback || drop_behind), drop_behind_(drop_behind) {
         const temp_location where = split_target(target_);
         folder_ = where.folder;
+        if (classify_target(target_, where) == target_kind::stream) {
+            open_stream();
+            return;
+        }
         for (int attempt = 0;; ++attempt) {
             temp_ = temp_name(where);
             fd_ = ::open(temp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
@@ -213,6 +277,8 @@ public:
     atomic_file& operator=(const atomic_file&) = delete;
 
     const std::string& target() const noexcept { return target_; }
+    // True for a character device or FIFO target: bytes must come in file order.
+    bool streaming() const noexcept { return streaming_; }
 
     // Positional write of all size bytes; EINTR and partial writes are retried. With SIGXFSZ
     // ignored, a write past RLIMIT_FSIZE fails with EFBIG and lands here as an error.
@@ -221,10 +287,14 @@ public:
         if (offset > max_offset || size > max_offset - offset)
             throw_error(errc::file_too_large, "cannot write " + quote(target_) + ": offset " + std::to_string(offset) +
                                                   " is past what this platform's off_t can address");
+        if (streaming_ && offset != written_end_)
+            throw_error(errc::stream_error, "cannot write " + quote(target_) + " at offset " + std::to_string(offset) +
+                                                ": it is a device or FIFO, written in file order, and " +
+                                                std::to_string(written_end_) + " bytes are written so far", target_);
         const auto* p = static_cast<const char*>(data);
         while (size > 0) {
             const std::size_t chunk = size < max_write_chunk ? size : max_write_chunk;
-            const ssize_t done = ::pwrite(fd_, p, chunk, static_cast<off_t>(offset));
+            const ssize_t done = streaming_ ? ::write(fd_, p, chunk) : ::pwrite(fd_, p, chunk, static_cast<off_t>(offset));
             if (done < 0) {
                 if (errno == EINTR) continue;
                 throw_write_error(errno, "cannot write", target_);
@@ -243,6 +313,12 @@ public:
     // folder so the rename itself survives a crash. Any failure before the rename leaves the
     // target untouched (the destructor removes the temporary file).
     void commit(bool sync) {
+        if (streaming_) {  // nothing to flush or rename: the bytes have gone to the device or reader
+            const int fd = fd_;
+            fd_ = -1;
+            if (::close(fd) != 0 && errno != EINTR) throw_write_error(errno, "cannot close", target_);
+            return;
+        }
         if (deferred_error_ != 0) throw_write_error(deferred_error_, "cannot write", target_);
         if (sync && ::fsync(fd_) != 0) throw_write_error(errno, "cannot flush", target_);
         const int fd = fd_;
@@ -266,6 +342,17 @@ public:
     }
 
 private:
+    // A character device or FIFO: opened for writing as it is (no O_CREAT, no O_TRUNC), like
+    // cp or Python's open(path, "wb"). Opening a FIFO waits for a reader.
+    void open_stream() {
+        streaming_ = true;
+        early_writeback_ = drop_behind_ = false;
+        do {
+            fd_ = ::open(target_.c_str(), O_WRONLY | O_CLOEXEC);
+        } while (fd_ < 0 && errno == EINTR);
+        if (fd_ < 0) throw_errno(errno, "cannot open", target_);
+    }
+
     // Every writeback_window bytes, asks the kernel to start writing the file's dirty pages
     // (SYNC_FILE_RANGE_WRITE alone waits for nothing). The page-cache copy and the disk then
     // overlap and the final fsync has little left, so a durable write of a large file runs at
@@ -309,13 +396,15 @@ private:
         }
         if (err != 0 && err != EINVAL && err != ENOTSUP && err != EACCES && err != EPERM)
             throw_error(errc::write_failed, "replaced " + quote(target_) + ", but cannot sync its folder " +
-                                                quote(folder_) + " to make the rename durable: " + std::strerror(err));
+                                                quote(folder_) + " to make the rename durable: " + std::strerror(err),
+                        target_, errno_code(err));
     }
 
     std::string target_;
     std::string temp_;    // empty once renamed or removed
     std::string folder_;
     int fd_ = -1;
+    bool streaming_ = false;
     bool early_writeback_ = false;
     bool drop_behind_ = false;
     std::uint64_t unsynced_ = 0;            // bytes written since the last writeback round

@@ -76,11 +76,15 @@ public:
                 return true;
             case state::dtype_value: {
                 auto parsed = parse_dtype(value);
-                if (!parsed)
-                    return fail_field(errc::unknown_dtype, "dtype", "unknown dtype " + quote(value) +
-                                                                        " (expected one of BOOL, F4, F6_E2M3, F6_E3M2, U8, I8, F8_E5M2, "
-                                                                        "F8_E4M3, F8_E8M0, F8_E4M3FNUZ, F8_E5M2FNUZ, I16, U16, F16, "
-                                                                        "BF16, I32, U32, F32, C64, F64, I64, U64)");
+                if (!parsed) {
+                    // Another spelling of a dtype ("float32", "f32") gets its name, anything else the list.
+                    const auto meant = dtype_from_alias(value);
+                    const std::string hint = meant ? "did you mean \"" + std::string(to_string(*meant)) + "\"?"
+                                                   : "expected one of BOOL, F4, F6_E2M3, F6_E3M2, U8, I8, F8_E5M2, F8_E4M3, "
+                                                     "F8_E8M0, F8_E4M3FNUZ, F8_E5M2FNUZ, I16, U16, F16, BF16, I32, U32, "
+                                                     "F32, C64, F64, I64, U64";
+                    return fail_field(errc::unknown_dtype, "dtype", "unknown dtype " + quote(value) + " (" + hint + ")");
+                }
                 dtype_ = *parsed;
                 state_ = state::tensor_object;
                 return true;
@@ -384,6 +388,10 @@ private:
                                                      std::to_string(e.end - e.begin));
             pos = e.end;
         }
+        if (pos > t.data_size_)
+            throw_error(errc::incomplete_coverage, "file is truncated: " + std::to_string(pos - t.data_size_) +
+                                                       " bytes missing (the tensors need a " + std::to_string(pos) +
+                                                       "-byte data section, the file has " + std::to_string(t.data_size_) + ")");
         if (pos != t.data_size_)
             throw_error(errc::incomplete_coverage, "incomplete metadata, file not fully covered: tensors cover " +
                                                        std::to_string(pos) + " bytes of a " + std::to_string(t.data_size_) +

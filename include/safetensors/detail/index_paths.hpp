@@ -2,12 +2,16 @@
 // shard name to it, and telling a folder from a file. Paths are UTF-8 strings, as in open().
 #pragma once
 
+#include <cerrno>
+#include <cstring>
 #include <string>
 
 #include "../source.hpp"  // platform headers, utf8_to_wide
 
 #if !defined(_WIN32)
+#include <cerrno>
 #include <sys/stat.h>
+#include <sys/types.h>
 #endif
 
 namespace safetensors::detail {
@@ -53,6 +57,29 @@ inline bool exists(const std::string& path) {
     struct stat st {};
     return ::stat(path.c_str(), &st) == 0;
 #endif
+}
+
+// Creates folder and its missing parents (mkdir -p; new folders get 0777 & ~umask). A folder
+// that exists is fine; anything else in the way is an error naming the path.
+inline void make_folders(const std::string& folder) {
+    for (std::size_t end = 1; end <= folder.size(); ++end) {
+        if (end != folder.size() && !is_separator(folder[end])) continue;
+        if (is_separator(folder[end - 1])) continue;  // "//", or a root "/"
+        const std::string part = folder.substr(0, end);
+#if defined(_WIN32)
+        if (part.size() == 2 && part[1] == ':') continue;  // a drive, "C:"
+        if (::CreateDirectoryW(utf8_to_wide(part).c_str(), nullptr) || is_directory(part)) continue;
+        if (!exists(part)) throw_last_error("cannot create the folder", part);
+#else
+        if (::mkdir(part.c_str(), 0777) == 0) continue;
+        const int err = errno;
+        if (err == EEXIST && is_directory(part)) continue;
+        if (err != EEXIST) throw_errno(err, "cannot create the folder", part);
+#endif
+        // Something other than a folder is in the way.
+        throw_error(errc::file_not_found, "cannot create the folder " + quote(folder) + ": " + std::strerror(ENOTDIR),
+                    folder, errno_code(ENOTDIR));
+    }
 }
 
 } // namespace safetensors::detail
