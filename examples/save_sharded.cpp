@@ -30,7 +30,7 @@ int main(int argc, char** argv) {
         st::sharded_write_options options;
         options.max_shard_size = argc > 3 ? std::strtoull(argv[3], nullptr, 10) : 40'000;
         options.index_metadata = {{"source", in}};  // extra keys beside total_size
-        std::vector<st::tensor_ref> tensors(f.begin(), f.end());  // views: nothing is copied
+        std::vector<st::tensor_ref> tensors(f.begin(), f.end());  // views: the data is not copied
         const st::sharded_write_result written = st::save_sharded(out, tensors, options);
 
         for (const auto& shard : written.shard_files) std::printf("wrote %s\n", shard.c_str());

@@ -130,7 +130,7 @@ windows() {
         -DSAFETENSORS_BUILD_BENCHMARKS=OFF -DSAFETENSORS_WERROR=ON -DSAFETENSORS_SANITIZE= \
         -DSAFETENSORS_TEST_CONSUMERS=OFF -DSAFETENSORS_CUDA=OFF -DSAFETENSORS_INSTALL=OFF \
         -DSAFETENSORS_REQUIRE_DLPACK=ON
-    cmake --build "$dir" --target safetensors-tests safetensors-api-check -j "$jobs"
+    cmake --build "$dir" --target safetensors-tests safetensors-api-check safetensors-strict-check -j "$jobs"
     mkdir -p "$dir/wine"
     # One run of the whole suite (each Wine start costs seconds); doctest prints its summary
     # and the test cases skipped on Windows with their reasons.
@@ -153,7 +153,7 @@ m32_tests() {
         -DSAFETENSORS_BUILD_TESTS=ON -DSAFETENSORS_BUILD_EXAMPLES=ON \
         -DSAFETENSORS_BUILD_BENCHMARKS=OFF -DSAFETENSORS_WERROR=ON -DSAFETENSORS_SANITIZE= \
         -DSAFETENSORS_TEST_CONSUMERS=OFF -DSAFETENSORS_CUDA=OFF
-    cmake --build "$dir" --target safetensors-tests -j "$jobs"
+    cmake --build "$dir" --target safetensors-tests safetensors-strict-check -j "$jobs"
     local reason
     if reason="$(m32_probe "$dir")"; then
         (cd "$dir" && ctest --output-on-failure -j "$jobs" -L unit)

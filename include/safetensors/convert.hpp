@@ -227,7 +227,7 @@ inline bool whole_elements(dtype t, std::uint64_t bytes, std::uint64_t& count) n
 
 // Offset in bytes of output element `index`; index <= a count whose output size was checked.
 inline std::size_t output_offset(dtype to, std::uint64_t index) noexcept {
-    return static_cast<std::size_t>(index * (bit_size(to) / 8));
+    return detail::to_size(index * (bit_size(to) / 8));
 }
 
 } // namespace detail
@@ -249,7 +249,7 @@ inline std::uint64_t convert(dtype from, span<const std::byte> source, dtype to,
                                                              ? " groups (4 elements in 3 bytes)"
                                                              : " elements"));
     detail::check_destination(from, to, count, destination, prefix);
-    if (count != 0) kernel(source.data(), destination.data(), static_cast<std::size_t>(count));
+    if (count != 0) kernel(source.data(), destination.data(), detail::to_size(count));
     return count;
 }
 
@@ -293,14 +293,14 @@ inline void convert(const tensor_view& t, dtype to, span<std::byte> destination,
     const std::string prefix = detail::convert_prefix(t.name(), true);
     const detail::convert_kernel kernel = detail::kernel_for(t.dtype(), to, options, prefix);
     detail::check_destination(t.dtype(), to, t.element_count(), destination, prefix);
-    if (t.element_count() != 0) kernel(t.data(), destination.data(), static_cast<std::size_t>(t.element_count()));
+    if (t.element_count() != 0) kernel(t.data(), destination.data(), detail::to_size(t.element_count()));
 }
 
 inline void convert(const tensor& t, dtype to, span<std::byte> destination, const convert_options& options = {}) {
     const std::string prefix = detail::convert_prefix(t.name(), true);
     const detail::convert_kernel kernel = detail::kernel_for(t.dtype(), to, options, prefix);
     detail::check_destination(t.dtype(), to, t.element_count(), destination, prefix);
-    if (t.element_count() != 0) kernel(t.data(), destination.data(), static_cast<std::size_t>(t.element_count()));
+    if (t.element_count() != 0) kernel(t.data(), destination.data(), detail::to_size(t.element_count()));
 }
 
 // The slice's elements, packed in row-major order: each run of source bytes is converted
@@ -314,7 +314,7 @@ inline void convert(const tensor_slice& s, dtype to, span<std::byte> destination
     s.for_each_run([&](std::uint64_t offset, std::uint64_t length) {
         std::uint64_t n = 0;
         detail::whole_elements(s.dtype(), length, n);  // always whole: slice.hpp refuses other sub-byte slices
-        kernel(base + offset, destination.data() + detail::output_offset(to, done), static_cast<std::size_t>(n));
+        kernel(base + offset, destination.data() + detail::output_offset(to, done), detail::to_size(n));
         done += n;
     });
 }

@@ -37,6 +37,7 @@
 #include <utility>
 #include <vector>
 
+#include "detail/checked.hpp"
 #include "detail/cuda_direct_io.hpp"
 #include "detail/cuda_staging.hpp"
 #include "device_tensor.hpp"
@@ -544,7 +545,7 @@ private:
         staging::pipeline<copy_backend> pipe(work, *ring_, make_reader(*f.source(), direct), backend, options_.threads);
         std::shared_ptr<void> arena;
         if (arena_size != 0) {
-            unique_device_memory memory = make_device_memory(device_, static_cast<std::size_t>(arena_size));
+            unique_device_memory memory = make_device_memory(device_, detail::to_size(arena_size));
             arena = std::shared_ptr<void>(memory.get(), memory.get_deleter());
             memory.release();  // the shared_ptr owns it now (its constructor frees it if it throws)
         }

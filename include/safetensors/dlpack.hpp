@@ -60,11 +60,11 @@ inline std::optional<DLDataType> to_dlpack_dtype(dtype t) noexcept {
     };
     switch (t) {
         case dtype::U8: case dtype::U16: case dtype::U32: case dtype::U64:
-            return make(kDLUInt, static_cast<unsigned>(bit_size(t)));
+            return make(kDLUInt, detail::narrow<unsigned>(bit_size(t)));
         case dtype::I8: case dtype::I16: case dtype::I32: case dtype::I64:
-            return make(kDLInt, static_cast<unsigned>(bit_size(t)));
+            return make(kDLInt, detail::narrow<unsigned>(bit_size(t)));
         case dtype::F16: case dtype::F32: case dtype::F64:
-            return make(kDLFloat, static_cast<unsigned>(bit_size(t)));
+            return make(kDLFloat, detail::narrow<unsigned>(bit_size(t)));
         case dtype::BF16: return make(kDLBfloat, 16);
         case dtype::C64: return make(kDLComplex, 64);
         default: return std::nullopt;  // BOOL, F8_*, F6_*, F4

@@ -321,7 +321,7 @@ inline float decode_minifloat(unsigned code, int exp_bits, int man_bits, int bia
 
 // IEEE binary16. NaN payloads are kept (shifted into the float's mantissa), like numpy.
 inline float f16_to_float(std::uint16_t h) noexcept {
-    const std::uint32_t sign = static_cast<std::uint32_t>(h & 0x8000u) << 16;
+    const std::uint32_t sign = (h & 0x8000u) << 16;
     const std::uint32_t exp = (h >> 10) & 0x1fu;
     const std::uint32_t man = h & 0x3ffu;
     if (exp == 0x1f) return detail::float_from_bits(sign | 0x7f800000u | (man << 13));
@@ -423,7 +423,7 @@ inline double element_to_double(dtype t, const std::byte* data, std::uint64_t in
     // Kept 64-bit: F4 packs two elements per byte, so on a 32-bit host an element index can
     // exceed size_t where the byte offsets computed from it cannot.
     const std::uint64_t i = index;
-    const auto byte_at = [&](std::uint64_t k) { return std::to_integer<std::uint8_t>(data[static_cast<std::size_t>(k)]); };
+    const auto byte_at = [&](std::uint64_t k) { return std::to_integer<std::uint8_t>(data[detail::to_size(k)]); };
     switch (t) {
         case dtype::BOOL:
         case dtype::U8: return byte_at(i);

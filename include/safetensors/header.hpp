@@ -15,6 +15,7 @@
 #include <string_view>
 #include <vector>
 
+#include "detail/checked.hpp"
 #include "dtype.hpp"
 #include "error.hpp"
 #include "metadata.hpp"
@@ -154,12 +155,12 @@ inline header_table read_header(const source& src) {
     // its mmap: copying a 10 MB header into fresh heap memory costs more page faults than
     // the parse itself. The parser copies what it keeps, so nothing points into the header.
     if (src.data() != nullptr)
-        return parse_header(std::string_view(reinterpret_cast<const char*>(src.data()) + 8, static_cast<std::size_t>(n)),
+        return parse_header(std::string_view(reinterpret_cast<const char*>(src.data()) + 8, detail::to_size(n)),
                             data_size);
     // Uninitialized on purpose: read_at overwrites every byte (zero-filling 100 MB would not).
-    std::unique_ptr<char[]> json(new char[n == 0 ? 1 : static_cast<std::size_t>(n)]);
-    src.read_at(8, json.get(), static_cast<std::size_t>(n));
-    return parse_header(std::string_view(json.get(), static_cast<std::size_t>(n)), data_size);
+    std::unique_ptr<char[]> json(new char[n == 0 ? 1 : detail::to_size(n)]);
+    src.read_at(8, json.get(), detail::to_size(n));
+    return parse_header(std::string_view(json.get(), detail::to_size(n)), data_size);
 }
 
 } // namespace safetensors

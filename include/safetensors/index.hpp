@@ -37,6 +37,7 @@
 #include <mutex>
 #endif
 
+#include "detail/checked.hpp"
 #include "detail/closest_name.hpp"
 #include "detail/index_paths.hpp"
 #include "detail/table_names.hpp"
@@ -181,7 +182,7 @@ inline index_table read_index(const std::string& path) {
         if (src->size() > max_index_size)
             detail::throw_error(errc::invalid_index, where + " is too large: " + std::to_string(src->size()) +
                                                          " bytes, the limit is " + std::to_string(max_index_size));
-        std::string text(static_cast<std::size_t>(src->size()), '\0');
+        std::string text(detail::to_size(src->size()), '\0');
         if (!text.empty()) src->read_at(0, &text[0], text.size());
         return detail::index_builder::build(text, where);
     });
@@ -391,8 +392,9 @@ private:
         } catch (const error& e) {
             if (e.code() == errc::file_not_found)
                 detail::throw_error(errc::missing_shard, "missing shard " + detail::quote(slot.name) + " of " + state_->where +
-                                                             ": " + e.message());
-            detail::throw_error(e.code(), "shard " + detail::quote(slot.name) + " of " + state_->where + ": " + e.message());
+                                                             ": " + e.message(), e.path(), e.system_code());
+            detail::throw_error(e.code(), "shard " + detail::quote(slot.name) + " of " + state_->where + ": " + e.message(),
+                                e.path(), e.system_code());
         }
     }
 

@@ -48,7 +48,7 @@ public:
     bool insert(std::string key, std::string value) {
         auto [at, found] = position(key);
         if (found) return false;
-        sorted_.insert(sorted_.begin() + static_cast<std::ptrdiff_t>(at), static_cast<std::uint32_t>(items_.size()));
+        sorted_.insert(sorted_.begin() + static_cast<std::ptrdiff_t>(at), detail::narrow<std::uint32_t>(items_.size()));
         items_.emplace_back(std::move(key), std::move(value));
         return true;
     }
@@ -68,7 +68,7 @@ public:
         auto [at, found] = position(key);
         if (!found) return false;
         std::uint32_t removed = sorted_[at];
-        items_.erase(items_.begin() + removed);
+        items_.erase(items_.begin() + static_cast<std::ptrdiff_t>(removed));
         sorted_.erase(sorted_.begin() + static_cast<std::ptrdiff_t>(at));
         for (auto& index : sorted_)
             if (index > removed) --index;
@@ -83,7 +83,7 @@ public:
     void append_unchecked(std::string key, std::string value) { items_.emplace_back(std::move(key), std::move(value)); }
     std::size_t build_index() {
         sorted_.resize(items_.size());
-        for (std::size_t i = 0; i < items_.size(); ++i) sorted_[i] = static_cast<std::uint32_t>(i);
+        for (std::size_t i = 0; i < items_.size(); ++i) sorted_[i] = detail::narrow<std::uint32_t>(i);
         std::stable_sort(sorted_.begin(), sorted_.end(),
                          [this](std::uint32_t a, std::uint32_t b) { return items_[a].first < items_[b].first; });
         for (std::size_t i = 1; i < sorted_.size(); ++i)

@@ -120,7 +120,16 @@ inline constexpr ellipsis_t ellipsis{0};
 // dimension), a range (keeps it), or the ellipsis.
 class slice_index {
 public:
+// g++ -Wshadow says the scoped enumerator kind::ellipsis shadows safetensors::ellipsis, which it
+// cannot (it is only ever named as kind::ellipsis).
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wshadow"
+#endif
     enum class kind { integer, range, ellipsis };
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
 
     template <class I, std::enable_if_t<detail::is_index_integer<I>, int> = 0>
     constexpr slice_index(I value) noexcept : kind_(kind::integer), integer_(value) {}
@@ -392,7 +401,7 @@ public:
     // Moves to the run-th run (counting from the first).
     void seek(std::uint64_t run) noexcept {
         for (std::size_t d = loops_.size(); d-- > 0;) {
-            counter_[d] = static_cast<std::size_t>(run % loops_[d].count);
+            counter_[d] = detail::to_size(run % loops_[d].count);
             run /= loops_[d].count;
             offset_ += counter_[d] * loops_[d].stride;
         }
@@ -518,7 +527,7 @@ public:
         const source& src = *view_.source();
         const std::uint64_t base = view_.source_offset();
         visit(offset, end, [&](std::uint64_t at, std::uint64_t n) {
-            src.read_at(base + at, out, static_cast<std::size_t>(n));  // n <= length
+            src.read_at(base + at, out, detail::to_size(n));  // n <= length
             out += n;
         });
     }
@@ -607,11 +616,11 @@ private:
         }
 
         // In bytes from here on; all of it is within the tensor, which is addressable.
-        first_ = static_cast<std::size_t>(first_bits / 8);
-        run_length_ = static_cast<std::size_t>(run_bits / 8);
+        first_ = detail::to_size(first_bits / 8);
+        run_length_ = detail::to_size(run_bits / 8);
         byte_size_ = run_length_;
         for (const auto& [d, s] : loops) {
-            loops_.push_back({static_cast<std::size_t>(dims[d].count), static_cast<std::size_t>(s / 8)});
+            loops_.push_back({detail::to_size(dims[d].count), detail::to_size(s / 8)});
             byte_size_ *= dims[d].count;
         }
     }
@@ -701,7 +710,7 @@ inline tensor_slice tensor_view::shard(std::int64_t dim, std::uint64_t rank, std
     if (d.negative() ? d.magnitude() > dims : d.magnitude() >= dims)
         detail::throw_error(errc::invalid_argument, detail::tensor_prefix(name()) + "dimension " + std::to_string(dim) +
                                                         " is out of range for tensor of dimension " + std::to_string(dims));
-    const auto axis = static_cast<std::size_t>(d.negative() ? dims - d.magnitude() : d.magnitude());
+    const auto axis = detail::to_size(d.negative() ? dims - d.magnitude() : d.magnitude());
     const shard_bounds part = detail::shard_range(shape()[axis], rank, world_size, detail::tensor_prefix(name()));
     index_spec spec(axis, all);
     spec.push_back(range(part.begin, part.end));

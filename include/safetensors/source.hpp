@@ -264,8 +264,8 @@ public:
             throw_error(errc::file_too_large, quote(path) + " does not fit in the address space");
         if (size_ == 0) return;  // nothing to map; the header check reports it
         if (options.mode == open_mode::read) {
-            owned_ = allocate_aligned(static_cast<std::size_t>(size_));
-            do_read_at(0, owned_.get(), static_cast<std::size_t>(size_));
+            owned_ = allocate_aligned(to_size(size_));
+            do_read_at(0, owned_.get(), to_size(size_));
             data_ = owned_.get();
             return;
         }
@@ -347,7 +347,7 @@ public:
             throw_error(errc::file_too_large, quote(path) + " (" + std::to_string(size_) +
                                                   " bytes) does not fit in the address space");
         if (size_ == 0) return;  // mmap of 0 bytes fails; the header check reports it
-        auto length = static_cast<std::size_t>(size_);
+        auto length = detail::to_size(size_);
         if (options.mode == open_mode::read) {
             // Several threads for large files: one cannot copy out of the page cache at
             // memory speed (see load()).

@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "detail/checked.hpp"
 #include "detail/parallel_read.hpp"
 #include "dtype.hpp"
 #include "error.hpp"
@@ -36,7 +37,7 @@ public:
     tensor(std::string name, safetensors::dtype type, std::vector<std::uint64_t> shape)
         : name_(std::move(name)), dtype_(type), shape_(std::move(shape)) {
         allocate();
-        if (size_ != 0) std::memset(bytes_.get(), 0, static_cast<std::size_t>(size_));
+        if (size_ != 0) std::memset(bytes_.get(), 0, detail::to_size(size_));
     }
 
     // Copies size bytes from data; size must be exactly what dtype and shape need.
@@ -55,7 +56,7 @@ public:
     // under a mapping gives an error, not a SIGBUS).
     static tensor copy_of(const tensor_view& view) {
         tensor t = shaped_like(view);
-        view.source()->read_at(view.source_offset(), t.bytes_.get(), static_cast<std::size_t>(t.size_));
+        view.source()->read_at(view.source_offset(), t.bytes_.get(), detail::to_size(t.size_));
         return t;
     }
 
@@ -82,18 +83,18 @@ public:
     std::byte* data() noexcept { return bytes_.get(); }
     const std::byte* data() const noexcept { return bytes_.get(); }
     span<const std::byte> bytes() const noexcept { return {bytes_.get(), static_cast<std::size_t>(size_)}; }
-    span<std::byte> bytes() noexcept { return {bytes_.get(), static_cast<std::size_t>(size_)}; }
+    span<std::byte> bytes() noexcept { return {bytes_.get(), detail::to_size(size_)}; }
 
     // Typed access, with the same dtype rules as tensor_view::as (always aligned here).
     template <class T>
     span<T> as() {
         check_type<T>();
-        return {reinterpret_cast<T*>(bytes_.get()), static_cast<std::size_t>(element_count())};
+        return {reinterpret_cast<T*>(bytes_.get()), detail::to_size(element_count())};
     }
     template <class T>
     span<const T> as() const {
         check_type<T>();
-        return {reinterpret_cast<const T*>(bytes_.get()), static_cast<std::size_t>(element_count())};
+        return {reinterpret_cast<const T*>(bytes_.get()), detail::to_size(element_count())};
     }
     double element(std::uint64_t index) const {
         if (index >= element_count())
@@ -121,7 +122,7 @@ private:
         if (!detail::fits_size_t(size_))
             detail::throw_error(errc::file_too_large, "tensor " + detail::quote(name_) + " of " + std::to_string(size_) +
                                                           " bytes does not fit in memory");
-        bytes_ = detail::allocate_aligned(static_cast<std::size_t>(size_));
+        bytes_ = detail::allocate_aligned(detail::to_size(size_));
     }
     static std::uint64_t byte_size_of(safetensors::dtype type, const std::vector<std::uint64_t>& shape) {
         return safetensors::byte_size(type, span<const std::uint64_t>(shape));
@@ -167,7 +168,7 @@ inline tensor_map load(const file& f, const load_options& options = {}) {
     for (auto view : f) {
         tensor t = detail::tensor_loader::shaped_like(view);
         if (t.byte_size() != 0)
-            jobs.push_back({view.source_offset(), t.data(), static_cast<std::size_t>(t.byte_size())});
+            jobs.push_back({view.source_offset(), t.data(), detail::to_size(t.byte_size())});
         total += t.byte_size();
         out.emplace(std::string(view.name()), std::move(t));
     }

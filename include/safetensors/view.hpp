@@ -12,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "detail/checked.hpp"
 #include "detail/element_type.hpp"
 #include "dtype.hpp"
 #include "error.hpp"
@@ -60,7 +61,7 @@ public:
     // The raw little-endian bytes, straight from the map or buffer.
     const std::byte* data() const noexcept { return state_->src->data() + source_offset(); }
     span<const std::byte> bytes() const noexcept {
-        return {data(), static_cast<std::size_t>(byte_size())};
+        return {data(), detail::to_size(byte_size())};
     }
 
     // The elements as T, without copying; the span borrows from this view, so keep the view
@@ -76,7 +77,7 @@ public:
                                     std::to_string(source_offset()) + " is not aligned to " +
                                     std::to_string(alignof(T)) + " bytes for " + detail::element_type_name<T>() +
                                     "; use copy_to() instead");
-        return {reinterpret_cast<const T*>(data()), static_cast<std::size_t>(element_count())};
+        return {reinterpret_cast<const T*>(data()), detail::to_size(element_count())};
     }
 
     // Copies the elements into destination (capacity elements), whatever the alignment.
@@ -87,7 +88,7 @@ public:
             detail::throw_error(errc::out_of_range, "tensor " + detail::quote(name()) + " has " +
                                                         std::to_string(element_count()) + " elements, destination holds " +
                                                         std::to_string(capacity));
-        state_->src->read_at(source_offset(), destination, static_cast<std::size_t>(byte_size()));
+        state_->src->read_at(source_offset(), destination, detail::to_size(byte_size()));
     }
     // The same into a span (its size is the capacity): view.copy_to(span<float>(buffer, n)).
     template <class T>
@@ -101,12 +102,12 @@ public:
             detail::throw_error(errc::out_of_range, "tensor " + detail::quote(name()) + " has " +
                                                         std::to_string(byte_size()) + " bytes, destination holds " +
                                                         std::to_string(destination.size()));
-        state_->src->read_at(source_offset(), destination.data(), static_cast<std::size_t>(byte_size()));
+        state_->src->read_at(source_offset(), destination.data(), detail::to_size(byte_size()));
     }
     template <class T>
     std::vector<T> to_vector() const {
         check_type<T>();
-        std::vector<T> out(static_cast<std::size_t>(element_count()));
+        std::vector<T> out(detail::to_size(element_count()));
         copy_to(out.data(), out.size());
         return out;
     }

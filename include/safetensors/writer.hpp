@@ -481,7 +481,7 @@ inline std::vector<std::byte> serialize(const tensor_list& tensors, metadata_ref
     if (!detail::checked_add(plan.data_offset(), plan.data_size, total) || !detail::fits_size_t(total))
         detail::throw_error(errc::file_too_large, "a file of " + std::to_string(plan.data_offset()) + " + " +
                                                       std::to_string(plan.data_size) + " bytes does not fit in memory");
-    std::vector<std::byte> out(static_cast<std::size_t>(total));
+    std::vector<std::byte> out(detail::to_size(total));
     std::memcpy(out.data(), plan.head.data(), plan.head.size());
     for (std::size_t i : plan.order)
         refs[i].read_bytes(0, out.data() + plan.head.size() + plan.begin[i], static_cast<std::size_t>(plan.size[i]));

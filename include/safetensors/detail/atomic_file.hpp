@@ -59,7 +59,7 @@ inline temp_location split_target(const std::string& target) {
 inline std::string random_suffix() {
     static std::atomic<std::uint64_t> counter{0};
     std::uint64_t seed = static_cast<std::uint64_t>(std::chrono::high_resolution_clock::now().time_since_epoch().count());
-    seed ^= static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(&counter)) << 16;
+    seed ^= std::uint64_t{reinterpret_cast<std::uintptr_t>(&counter)} << 16;
     seed += counter.fetch_add(0x9E3779B97F4A7C15ull, std::memory_order_relaxed);
     try {
         std::random_device device;

@@ -30,7 +30,20 @@ inline bool checked_add(std::uint64_t a, std::uint64_t b, std::uint64_t& out) no
 
 // uint64_t -> size_t, which narrows on 32-bit hosts.
 inline bool fits_size_t(std::uint64_t v) noexcept {
-    return v <= static_cast<std::uint64_t>(std::numeric_limits<std::size_t>::max());
+    return v <= std::uint64_t{std::numeric_limits<std::size_t>::max()};
+}
+
+// The conversion to size_t of a count already checked to fit (fits_size_t). A template, so the
+// cast is not "useless" (g++ -Wuseless-cast) where uint64_t is size_t, and still explicit where
+// it narrows (32-bit hosts).
+template <class T>
+constexpr std::size_t to_size(T value) noexcept {
+    return static_cast<std::size_t>(value);
+}
+// The same for other integer conversions whose types coincide on some hosts only.
+template <class To, class From>
+constexpr To narrow(From value) noexcept {
+    return static_cast<To>(value);
 }
 
 } // namespace safetensors::detail

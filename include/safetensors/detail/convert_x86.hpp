@@ -186,6 +186,12 @@ __attribute__((target("avx512f"))) inline void f32_to_bf16_avx512(const std::byt
     f32_to_bf16_scalar(src + 4 * i, dst + 2 * i, count - i);
 }
 
+// At -O0, g++'s _mm512_mask_i32gather_ps is a macro that passes the mask to a builtin taking a
+// short. (The unmasked gather warns at -O2 instead: its source is _mm512_undefined_ps().)
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wsign-conversion"
+#endif
 template <dtype T>
 __attribute__((target("avx512f"))) void f8_to_f32_avx512(const std::byte* src, std::byte* dst,
                                                           std::size_t count) noexcept {
@@ -198,6 +204,9 @@ __attribute__((target("avx512f"))) void f8_to_f32_avx512(const std::byte* src, s
     }
     f8_to_f32_scalar<T>(src + i, dst + 4 * i, count - i);
 }
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
 
 } // namespace detail
 } // namespace safetensors

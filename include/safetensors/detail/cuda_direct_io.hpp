@@ -21,6 +21,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "checked.hpp"
 #include "../error.hpp"
 #include "../source.hpp"
 
@@ -77,7 +78,7 @@ public:
         if (length == 0) return;
         const std::uint64_t begin = offset / alignment * alignment;
         const std::uint64_t end = (offset + length + alignment - 1) / alignment * alignment;
-        const auto span = static_cast<std::size_t>(end - begin);
+        const auto span = detail::to_size(end - begin);
         std::unique_ptr<void, void (*)(void*)> bounce(std::aligned_alloc(alignment, span), std::free);
         if (!bounce) throw std::bad_alloc();
         read_aligned(begin, bounce.get(), span);

@@ -21,6 +21,7 @@
 #include <utility>
 #include <vector>
 
+#include "checked.hpp"
 #include "../error.hpp"
 
 #if defined(__x86_64__) || defined(__i386__) || defined(_M_X64) || defined(_M_IX86)
@@ -117,7 +118,7 @@ inline plan gather_plan(std::vector<piece> pieces, std::size_t slot_bytes) {
             const piece& p = pieces[i];
             const std::uint64_t at = p.dst + done;
             const std::uint64_t take = std::min(p.length - done, limit - at);
-            const auto slot_offset = static_cast<std::size_t>(at - start);
+            const auto slot_offset = detail::to_size(at - start);
             const std::uint64_t src = p.src + done;
             read_op* last = c.reads.empty() ? nullptr : &c.reads.back();
             if (last && last->src + last->length == src && last->slot_offset + last->length == slot_offset)
@@ -132,7 +133,7 @@ inline plan gather_plan(std::vector<piece> pieces, std::size_t slot_bytes) {
                 done = 0;
             }
         }
-        c.copies.push_back({0, start, static_cast<std::size_t>(end - start)});
+        c.copies.push_back({0, start, detail::to_size(end - start)});
         out.payload += c.payload;
         out.chunks.push_back(std::move(c));
     }
@@ -213,7 +214,7 @@ inline plan block_plan(std::vector<piece> pieces, std::size_t slot_bytes, std::s
                     close();
                     continue;
                 }
-                if (new_end > last->src + last->length) last->length = static_cast<std::size_t>(new_end - last->src);
+                if (new_end > last->src + last->length) last->length = detail::to_size(new_end - last->src);
                 part_end = std::min(e, last->src + last->length);
             } else {
                 const std::size_t used = last ? last->slot_offset + last->length : 0;
@@ -227,8 +228,8 @@ inline plan block_plan(std::vector<piece> pieces, std::size_t slot_bytes, std::s
                 last = &c.reads.back();
                 part_end = std::min(e, begin + length);
             }
-            add_copy(c.copies, {static_cast<std::size_t>(last->slot_offset + (s - last->src)), p.dst + (s - p.src),
-                                static_cast<std::size_t>(part_end - s)});
+            add_copy(c.copies, {detail::to_size(last->slot_offset + (s - last->src)), p.dst + (s - p.src),
+                                detail::to_size(part_end - s)});
             c.payload += part_end - s;
             s = part_end;
         }

@@ -81,6 +81,7 @@ std::string element_type_name() {
     else if constexpr (std::is_same<U, std::complex<float>>::value) return "std::complex<float>";
     else if constexpr (std::is_same<U, bool>::value) return "bool";
     else if constexpr (std::is_same<U, std::byte>::value) return "std::byte";
+    else if constexpr (std::is_same<U, char>::value) return "char";
     else if constexpr (std::is_integral<U>::value)
         return std::string(std::is_signed<U>::value ? "int" : "uint") + std::to_string(8 * sizeof(U)) + "_t";
     else return "this element type";

@@ -258,8 +258,8 @@ private:
     bool begin_tensor(std::string& name) {
         if (name.size() > UINT32_MAX || table_.names_.size() > UINT32_MAX - name.size())
             return fail(errc::invalid_header, "tensor names too long");
-        current_.name_offset = static_cast<std::uint32_t>(table_.names_.size());
-        current_.name_size = static_cast<std::uint32_t>(name.size());
+        current_.name_offset = narrow<std::uint32_t>(table_.names_.size());
+        current_.name_size = narrow<std::uint32_t>(name.size());
         table_.names_.append(name);
         state_ = state::tensor_entry;
         return true;
@@ -296,8 +296,8 @@ private:
                                                             names[i] + "\"");
         if (dims_start_ > UINT32_MAX || rank_ > table_entry::max_rank)
             return fail(errc::invalid_header, "too many dimensions in header");
-        current_.dims_offset = static_cast<std::uint32_t>(dims_start_);
-        current_.set_rank_and_dtype(static_cast<std::uint32_t>(rank_), dtype_);
+        current_.dims_offset = narrow<std::uint32_t>(dims_start_);
+        current_.set_rank_and_dtype(narrow<std::uint32_t>(rank_), dtype_);
         current_.begin = offsets_[0];
         current_.end = offsets_[1];
         table_.entries_.push_back(current_);

@@ -247,7 +247,7 @@ private:
         if (found != shard_ids_.end()) {
             id = found->second;
         } else {
-            id = static_cast<std::uint32_t>(table_.shards_.size());
+            id = narrow<std::uint32_t>(table_.shards_.size());
             table_.shards_.push_back(shard);
             shard_ids_.emplace(std::move(shard), id);
         }
@@ -277,7 +277,7 @@ private:
         std::vector<std::uint32_t> rank(order.size());
         std::vector<std::string> sorted(order.size());
         for (std::size_t r = 0; r < order.size(); ++r) {
-            rank[order[r]] = static_cast<std::uint32_t>(r);
+            rank[order[r]] = narrow<std::uint32_t>(r);
             sorted[r] = std::move(t.shards_[order[r]]);
         }
         t.shards_ = std::move(sorted);
