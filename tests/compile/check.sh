@@ -7,7 +7,10 @@ set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
-flags=(-std=c++17 -fsyntax-only -Wall -Wextra -Wpedantic -Werror -I"$root/include")
+# The strict warnings of the host's api-check (tests/CMakeLists.txt): headers must be clean
+# for consumers who use them.
+flags=(-std=c++17 -fsyntax-only -Wall -Wextra -Wpedantic -Wconversion -Wsign-conversion -Wshadow
+       -Wold-style-cast -Wuseless-cast -Werror -I"$root/include")
 nlohmann_dir="${NLOHMANN_INCLUDE_DIR:-/usr/include}"
 if [[ ! -f "$nlohmann_dir/nlohmann/json.hpp" ]]; then
     echo "check.sh: nlohmann/json.hpp not found under $nlohmann_dir (set NLOHMANN_INCLUDE_DIR)" >&2

@@ -1,6 +1,6 @@
 // The headers as a consumer includes them (add_subdirectory, -I: not as system headers),
 // compiled with the strict warnings consumers use (tests/CMakeLists.txt,
-// safetensors-strict-check): -Wconversion -Wsign-conversion -Wshadow -Wold-style-cast, and
+// safetensors-api-check, and tests/compile/check.sh for the 32-bit and MinGW compilers): -Wconversion -Wsign-conversion -Wshadow -Wold-style-cast, and
 // -Wuseless-cast on g++, all errors. Every public header is included, and the templates a
 // program instantiates are instantiated here: api_usage.hpp's, the writer's, slices', and the
 // C++20 ranges. Compiled, never run.
