@@ -329,6 +329,34 @@ TEST_CASE("faults: /dev/full written by an unprivileged child reports no_space_o
 #endif
 }
 
+TEST_CASE("faults: save to /dev/stdout redirected to a file writes the file; /dev/stdout stays a link" *
+          POSIX_ONLY("switches to an unprivileged uid in a forked child")) {
+#if defined(__linux__)
+    struct stat link {};
+    if (::lstat("/dev/stdout", &link) != 0 || !S_ISLNK(link.st_mode)) {
+        MESSAGE("/dev/stdout is not a symbolic link here: the case was not run");
+        return;
+    }
+    child_reachable_dir dir;
+    const std::string out = dir.file("stdout.safetensors");
+    test_support::write_all(out, bytes_of("previous contents, longer than the new file will be ......................"));
+    REQUIRE(::chmod(out.c_str(), 0666) == 0);
+    const std::vector<float> four = {1, 2, 3, 4};
+    // As nobody, so a regression could not replace the /dev/stdout link (root could).
+    const int status = in_child([&] {
+        if (!drop_root()) return 1;
+        const int fd = ::open(out.c_str(), O_WRONLY | O_CLOEXEC);
+        if (fd < 0 || ::dup2(fd, 1) != 1) return 2;
+        safetensors::save("/dev/stdout", {{"w", safetensors::dtype::F32, {4}, four}});
+        return 0;
+    });
+    CHECK(status == 0);
+    CHECK(test_support::read_all(out) == safetensors::serialize({{"w", safetensors::dtype::F32, {4}, four}}));
+    REQUIRE(::lstat("/dev/stdout", &link) == 0);
+    CHECK(S_ISLNK(link.st_mode));
+#endif
+}
+
 #if defined(__linux__) || defined(_WIN32)
 TEST_CASE("faults: a full disk fails the write; the target keeps its content and no temporary file remains" *
           POSIX_ONLY("mounts a tmpfs in a private mount namespace (Linux)")) {

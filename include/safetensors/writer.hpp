@@ -25,7 +25,8 @@
 // Special targets, found with stat() (which follows links): a character device or a FIFO
 // (/dev/stdout, a named pipe) is written straight through in file order, with no temporary
 // file, rename or fsync, as cp and Python's save_file do (a FIFO waits for its reader; a
-// reader that goes away raises SIGPIPE, as for any write). A block device, a directory or a
+// reader that goes away raises SIGPIPE, as for any write); so is a regular file reached through
+// /dev or /proc (/dev/stdout redirected to a file), truncated first. A block device, a directory or a
 // socket is refused (errc::not_regular_file). Every error names the path (error::path()), and
 // an OS failure keeps its errno (error::system_code()).
 #pragma once

@@ -213,13 +213,20 @@ private:
 enum class target_kind {
     replace,  // a regular file, a link to one, or nothing yet: write a temporary file, rename it
     stream,   // a character device or a FIFO (/dev/stdout, a pipe): write straight through
+    overwrite,  // a regular file reached through /dev or /proc (/dev/stdout redirected to a
+                // file): truncated and written through, since renaming there would replace
+                // the /dev/stdout link itself
 };
+
+inline bool in_system_folder(const std::string& path) noexcept {
+    return path.rfind("/dev/", 0) == 0 || path.rfind("/proc/", 0) == 0;
+}
 
 // Refuses a block device, a directory or a socket, and a target whose folder does not exist.
 inline target_kind classify_target(const std::string& target, const temp_location& where) {
     struct stat st {};
     if (::stat(target.c_str(), &st) == 0) {
-        if (S_ISREG(st.st_mode)) return target_kind::replace;
+        if (S_ISREG(st.st_mode)) return in_system_folder(target) ? target_kind::overwrite : target_kind::replace;
         if (S_ISCHR(st.st_mode) || S_ISFIFO(st.st_mode)) return target_kind::stream;
         if (S_ISDIR(st.st_mode))
             throw_error(errc::not_regular_file, "cannot write " + quote(target) + ": it is a directory", target,
@@ -258,8 +265,9 @@ public:
         : target_(std::move(target)), early_writeback_(early_writeback || drop_behind), drop_behind_(drop_behind) {
         const temp_location where = split_target(target_);
         folder_ = where.folder;
-        if (classify_target(target_, where) == target_kind::stream) {
-            open_stream();
+        const target_kind kind = classify_target(target_, where);
+        if (kind != target_kind::replace) {
+            open_stream(kind == target_kind::overwrite);
             return;
         }
         for (int attempt = 0;; ++attempt) {
@@ -342,13 +350,14 @@ public:
     }
 
 private:
-    // A character device or FIFO: opened for writing as it is (no O_CREAT, no O_TRUNC), like
-    // cp or Python's open(path, "wb"). Opening a FIFO waits for a reader.
-    void open_stream() {
+    // A character device or FIFO: opened for writing as it is (no O_CREAT), like cp or Python's
+    // open(path, "wb"); a regular file behind /dev/stdout is truncated first. Opening a FIFO
+    // waits for a reader.
+    void open_stream(bool truncate) {
         streaming_ = true;
         early_writeback_ = drop_behind_ = false;
         do {
-            fd_ = ::open(target_.c_str(), O_WRONLY | O_CLOEXEC);
+            fd_ = ::open(target_.c_str(), O_WRONLY | O_CLOEXEC | (truncate ? O_TRUNC : 0));
         } while (fd_ < 0 && errno == EINTR);
         if (fd_ < 0) throw_errno(errno, "cannot open", target_);
     }
