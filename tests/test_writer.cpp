@@ -764,6 +764,8 @@ TEST_CASE("writer: streaming errors: too many or too few bytes, wrong order on a
     e = error_of([&] { w.write("nope", big.data(), 1); });
     CHECK(e.code == errc::tensor_not_found);
     CHECK(e.message == "no tensor named \"nope\" was declared");
+    e = error_of([&] { w.write("bgi", big.data(), 1); });  // two edits from "big"
+    CHECK(e.message == "no tensor named \"bgi\" was declared (did you mean \"big\"?)");
     e = error_of([&] { w.write(std::size_t{6}, big.data(), 1); });
     CHECK(e.code == errc::out_of_range);
     CHECK(e.message == "tensor index 6 is out of range (6 tensors)");

@@ -49,6 +49,7 @@
 
 #include "detail/atomic_file.hpp"
 #include "detail/checked.hpp"
+#include "detail/closest_name.hpp"
 #include "detail/json_escape.hpp"
 #include "detail/utf8.hpp"
 #include "dtype.hpp"
@@ -768,7 +769,15 @@ private:
     }
     std::size_t index_of(std::string_view name) const {
         auto index = find(name);
-        if (!index) detail::throw_error(errc::tensor_not_found, "no tensor named " + detail::quote(name) + " was declared");
+        if (!index) {
+            const auto& by_name = state_->plan.by_name;
+            const auto closest = detail::closest_name(name, by_name.size(),
+                                                      [this, &by_name](std::size_t k) -> std::string_view {
+                                                          return state_->decls[by_name[k]].name;
+                                                      });
+            detail::throw_error(errc::tensor_not_found,
+                                "no tensor named " + detail::quote(name) + " was declared" + detail::did_you_mean(closest));
+        }
         return *index;
     }
 
