@@ -394,7 +394,13 @@ TEST_CASE("faults: a full disk fails the write; the target keeps its content and
         if (names != 1) return 6;  // the target only: no temporary file left
         // A write that fits still succeeds on the same small disk.
         safetensors::save(target, {{"small", safetensors::dtype::U8, {1024}, std::vector<std::byte>(1024)}});
-        return safetensors::open(target)["small"].byte_size() == 1024 ? 0 : 7;
+        if (safetensors::open(target)["small"].byte_size() != 1024) return 7;
+        // Remounted read-only: EROFS, kept as the error's system_code().
+        if (::mount(nullptr, folder.c_str(), nullptr, MS_REMOUNT | MS_RDONLY, nullptr) != 0) return 0;
+        e = error_of([&] { safetensors::save(target, {}); });
+        if (e.system_code != std::errc::read_only_file_system || e.path != target) return 9;
+        if (e.message != "cannot create a temporary file beside \"" + target + "\": Read-only file system") return 10;
+        return 0;
     });
     if (status == 77) {
         // test_writer.cpp's RLIMIT_FSIZE test covers the same failure path (a failed pwrite).
