@@ -24,6 +24,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <set>
 #include <stdexcept>
@@ -243,7 +244,12 @@ void check_valid_fixture(const std::string& path, const expectation& expected) {
     CHECK(order == expected.order);
     CHECK(tensors.size() == expected.tensors.size());
 
-    for (auto it = expected.tensors.begin(); it != expected.tensors.end(); ++it) {
+    // SAFETENSORS_TEST_DUMP_STRIDE=N (set by tests/CMakeLists.txt for sanitizer builds): --dump
+    // only every Nth tensor and the last one of each file; the JSON of every tensor is checked.
+    const char* stride_text = std::getenv("SAFETENSORS_TEST_DUMP_STRIDE");
+    const std::size_t stride = stride_text != nullptr && std::atoi(stride_text) > 0 ? static_cast<std::size_t>(std::atoi(stride_text)) : 1;
+    std::size_t position = 0;
+    for (auto it = expected.tensors.begin(); it != expected.tensors.end(); ++it, ++position) {
         const std::string& name = it.key();
         const json& want = it.value();
         INFO("tensor: ", name);
@@ -253,6 +259,7 @@ void check_valid_fixture(const std::string& path, const expectation& expected) {
         CHECK(got["dtype"].get<std::string>() == want.at("dtype").get<std::string>());
         CHECK(json::parse(got["shape"].dump()) == want.at("shape"));
         CHECK(json::parse(got["data_offsets"].dump()) == want.at("data_offsets"));
+        if (position % stride != 0 && position + 1 != expected.tensors.size()) continue;
 
         run_result dump = run_tool({"--dump", name, path});
         REQUIRE_MESSAGE(dump.status == 0, shown(dump));
