@@ -9,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "detail/checked.hpp"
 #include "error.hpp"
 
 namespace safetensors {

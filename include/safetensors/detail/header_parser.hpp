@@ -1,5 +1,5 @@
 // safetensors-hpp: the header's SAX handler and the validation passes after it.
-// Included by header.hpp (after header_table is defined); see it for the public entry points.
+// header.hpp holds the public entry points (parse_header, read_header).
 #pragma once
 
 #include <algorithm>
@@ -11,6 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "../header_table.hpp"
 #include "utf8.hpp"
 
 namespace safetensors::detail {

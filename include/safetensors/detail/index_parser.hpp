@@ -1,5 +1,5 @@
 // safetensors-hpp: the sharded index's SAX handler and the shard-name check.
-// Included by index.hpp (after index_table is defined); see it for the public entry points.
+// index.hpp holds the public entry points (read_index, parse_index).
 #pragma once
 
 #include <algorithm>
@@ -13,6 +13,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include "../error.hpp"
+#include "../header_table.hpp"  // max_json_depth: the index gets the header's nesting limit
+#include "../index_table.hpp"
 #include "utf8.hpp"
 
 namespace safetensors::detail {
