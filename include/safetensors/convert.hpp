@@ -289,18 +289,22 @@ inline std::string_view tensor_name_of(const tensor_slice& s) noexcept { return 
 
 // The whole tensor into destination (at least element_count() elements of dtype to).
 // Reads the mapping directly, like tensor_view::data().
-inline void convert(const tensor_view& t, dtype to, span<std::byte> destination, const convert_options& options = {}) {
-    const std::string prefix = detail::convert_prefix(t.name(), true);
-    const detail::convert_kernel kernel = detail::kernel_for(t.dtype(), to, options, prefix);
-    detail::check_destination(t.dtype(), to, t.element_count(), destination, prefix);
-    if (t.element_count() != 0) kernel(t.data(), destination.data(), detail::to_size(t.element_count()));
+namespace detail {
+// A whole tensor, view or owned: its bytes are contiguous.
+template <class Tensor>
+void convert_whole(const Tensor& t, dtype to, span<std::byte> destination, const convert_options& options) {
+    const std::string prefix = convert_prefix(t.name(), true);
+    const convert_kernel kernel = kernel_for(t.dtype(), to, options, prefix);
+    check_destination(t.dtype(), to, t.element_count(), destination, prefix);
+    if (t.element_count() != 0) kernel(t.data(), destination.data(), to_size(t.element_count()));
 }
+} // namespace detail
 
+inline void convert(const tensor_view& t, dtype to, span<std::byte> destination, const convert_options& options = {}) {
+    detail::convert_whole(t, to, destination, options);
+}
 inline void convert(const tensor& t, dtype to, span<std::byte> destination, const convert_options& options = {}) {
-    const std::string prefix = detail::convert_prefix(t.name(), true);
-    const detail::convert_kernel kernel = detail::kernel_for(t.dtype(), to, options, prefix);
-    detail::check_destination(t.dtype(), to, t.element_count(), destination, prefix);
-    if (t.element_count() != 0) kernel(t.data(), destination.data(), detail::to_size(t.element_count()));
+    detail::convert_whole(t, to, destination, options);
 }
 
 // The slice's elements, packed in row-major order: each run of source bytes is converted

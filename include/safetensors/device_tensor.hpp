@@ -30,11 +30,7 @@ struct device_tensor {
     std::shared_ptr<const void> owner;
 
     std::size_t rank() const noexcept { return shape.size(); }
-    std::uint64_t element_count() const noexcept {
-        std::uint64_t n = 1;
-        for (auto d : shape) n *= d;
-        return n;
-    }
+    std::uint64_t element_count() const noexcept { return detail::checked_shape_elements(shape); }
 };
 
 // Name -> device tensor, sorted bytewise like tensor_map (Python's dict from load_file()).

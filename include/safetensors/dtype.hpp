@@ -252,7 +252,7 @@ inline std::string shape_to_string(span<const std::uint64_t> shape, std::size_t 
     for (std::size_t i = 0; i < shape.size(); ++i) {
         if (i) s += ", ";
         if (i == limit) {
-            s += "...";
+            s += "... (" + std::to_string(shape.size()) + " dimensions)";
             break;
         }
         s += std::to_string(shape[i]);
@@ -272,6 +272,15 @@ template <class Traits>
 std::basic_ostream<char, Traits>& operator<<(std::basic_ostream<char, Traits>& os, span<const std::uint64_t> shape) {
     return os << format_shape(shape);
 }
+
+namespace detail {
+// The element count of a shape already checked not to overflow (a file's, a tensor's).
+constexpr std::uint64_t checked_shape_elements(span<const std::uint64_t> shape) noexcept {
+    std::uint64_t n = 1;
+    for (std::uint64_t d : shape) n *= d;
+    return n;
+}
+} // namespace detail
 
 inline std::uint64_t element_count(span<const std::uint64_t> shape) {
     std::uint64_t n = 0;

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "detail/checked.hpp"
+#include "detail/element_type.hpp"
 #include "detail/parallel_read.hpp"
 #include "dtype.hpp"
 #include "error.hpp"
@@ -74,11 +75,7 @@ public:
     safetensors::dtype dtype() const noexcept { return dtype_; }
     span<const std::uint64_t> shape() const noexcept { return shape_; }
     std::size_t rank() const noexcept { return shape_.size(); }
-    std::uint64_t element_count() const noexcept {
-        std::uint64_t n = 1;
-        for (auto d : shape_) n *= d;
-        return n;
-    }
+    std::uint64_t element_count() const noexcept { return detail::checked_shape_elements(shape_); }
     std::uint64_t byte_size() const noexcept { return size_; }
     std::byte* data() noexcept { return bytes_.get(); }
     const std::byte* data() const noexcept { return bytes_.get(); }
@@ -129,10 +126,7 @@ private:
     }
     template <class T>
     void check_type() const {
-        if (!detail::element_type_matches<T>(dtype_))
-            detail::throw_error(errc::dtype_mismatch, "tensor " + detail::quote(name_) + " has dtype " +
-                                                          std::string(to_string(dtype_)) + ", which cannot be read as " +
-                                                          detail::element_type_name<T>());
+        detail::check_readable_as<T>(dtype_, name_);
     }
 
     std::string name_;

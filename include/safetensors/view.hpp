@@ -47,11 +47,7 @@ public:
     span<const std::uint64_t> shape() const noexcept { return info().shape; }
     std::size_t rank() const noexcept { return info().shape.size(); }
     // Validated at open, so this cannot overflow.
-    std::uint64_t element_count() const noexcept {
-        std::uint64_t n = 1;
-        for (auto d : shape()) n *= d;
-        return n;
-    }
+    std::uint64_t element_count() const noexcept { return detail::checked_shape_elements(shape()); }
     std::uint64_t byte_size() const noexcept { return info().byte_size(); }
     // data_offsets as in the header: relative to the start of the data section.
     std::pair<std::uint64_t, std::uint64_t> data_offsets() const noexcept { return {info().begin, info().end}; }
@@ -156,11 +152,7 @@ private:
 
     template <class T>
     void check_type() const {
-        static_assert(std::is_trivially_copyable<T>::value, "element type must be trivially copyable");
-        if (!detail::element_type_matches<T>(dtype()))
-            detail::throw_error(errc::dtype_mismatch, "tensor " + detail::quote(name()) + " has dtype " +
-                                                          std::string(to_string(dtype())) + ", which cannot be read as " +
-                                                          detail::element_type_name<T>());
+        detail::check_readable_as<T>(dtype(), name());
     }
 
     std::shared_ptr<const detail::file_state> state_;

@@ -6,9 +6,11 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <type_traits>
 
 #include "../dtype.hpp"
+#include "../error.hpp"
 
 namespace safetensors::detail {
 
@@ -85,6 +87,15 @@ std::string element_type_name() {
     else if constexpr (std::is_integral<U>::value)
         return std::string(std::is_signed<U>::value ? "int" : "uint") + std::to_string(8 * sizeof(U)) + "_t";
     else return "this element type";
+}
+
+// Throws dtype_mismatch unless T reads d (as<T>(), copy_to, to_vector of views and tensors).
+template <class T>
+void check_readable_as(dtype d, std::string_view name) {
+    static_assert(std::is_trivially_copyable<T>::value, "element type must be trivially copyable");
+    if (!element_type_matches<T>(d))
+        throw_error(errc::dtype_mismatch, "tensor " + quote(name) + " has dtype " + std::string(to_string(d)) +
+                                              ", which cannot be read as " + element_type_name<T>());
 }
 
 // The element types that write d, for messages: "float or std::byte".

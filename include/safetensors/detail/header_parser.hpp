@@ -376,14 +376,14 @@ private:
                 case size_status::ok: break;
                 case size_status::overflow:
                     throw_error(errc::shape_overflow, "overflow computing buffer size for tensor " + name() + " from shape " +
-                                                          shape_string(shape) + " and dtype " + std::string(to_string(e.dtype())));
+                                                          shape_to_string(shape) + " and dtype " + std::string(to_string(e.dtype())));
                 case size_status::not_whole_bytes:
-                    throw_error(errc::misaligned_sub_byte, "tensor " + name() + ": shape " + shape_string(shape) + " of dtype " +
+                    throw_error(errc::misaligned_sub_byte, "tensor " + name() + ": shape " + shape_to_string(shape) + " of dtype " +
                                                                std::string(to_string(e.dtype())) + " is not a whole number of bytes");
             }
             if (e.end - e.begin != bytes)
                 throw_error(errc::size_mismatch, "invalid shape, data type, or offset for tensor " + name() + ": shape " +
-                                                     shape_string(shape) + " of dtype " + std::string(to_string(e.dtype())) +
+                                                     shape_to_string(shape) + " of dtype " + std::string(to_string(e.dtype())) +
                                                      " needs " + std::to_string(bytes) + " bytes, data_offsets [" +
                                                      std::to_string(e.begin) + ", " + std::to_string(e.end) + "] hold " +
                                                      std::to_string(e.end - e.begin));
@@ -397,20 +397,6 @@ private:
             throw_error(errc::incomplete_coverage, "incomplete metadata, file not fully covered: tensors cover " +
                                                        std::to_string(pos) + " bytes of a " + std::to_string(t.data_size_) +
                                                        "-byte data section");
-    }
-
-    // "[4, 4]", cut after 16 dimensions: a shape can have millions.
-    static std::string shape_string(span<const std::uint64_t> shape) {
-        std::string s = "[";
-        for (std::size_t i = 0; i < shape.size(); ++i) {
-            if (i) s += ", ";
-            if (i == 16) {
-                s += "... (" + std::to_string(shape.size()) + " dimensions)";
-                break;
-            }
-            s += std::to_string(shape[i]);
-        }
-        return s + "]";
     }
 
     header_table& table_;
