@@ -50,6 +50,7 @@
 #include "detail/atomic_file.hpp"
 #include "detail/checked.hpp"
 #include "detail/closest_name.hpp"
+#include "detail/element_type.hpp"
 #include "detail/json_escape.hpp"
 #include "detail/utf8.hpp"
 #include "dtype.hpp"
@@ -120,12 +121,12 @@ public:
     template <class T, class A>
     tensor_ref(std::string_view name, safetensors::dtype type, shape_ref shape, const std::vector<T, A>& values)
         : tensor_ref(name, type, std::move(shape), values.data(), values.size() * sizeof(T)) {
-        check_element_type<T>();
+        detail::check_writable_as<T>(dtype_, name_);
     }
     template <class T>
     tensor_ref(std::string_view name, safetensors::dtype type, shape_ref shape, span<T> values)
         : tensor_ref(name, type, std::move(shape), values.data(), values.size() * sizeof(T)) {
-        check_element_type<T>();
+        detail::check_writable_as<T>(dtype_, name_);
     }
     // The dtype deduced from the element type.
     template <class T, class A>
@@ -158,16 +159,6 @@ public:
     }
 
 private:
-    template <class T>
-    void check_element_type() const {
-        static_assert(std::is_trivially_copyable<T>::value, "tensor data must be trivially copyable");
-        if (static_cast<std::size_t>(dtype_) < dtype_count && !detail::element_type_writes<T>(dtype_))
-            detail::throw_error(errc::dtype_mismatch, "tensor " + detail::quote(name_) + ": " +
-                                                          detail::element_type_name<T>() + " data cannot be written as " +
-                                                          std::string(to_string(dtype_)) + ": pass " +
-                                                          detail::writable_types(dtype_) + " data");
-    }
-
     std::string name_;
     safetensors::dtype dtype_;
     shape_ref shape_;

@@ -89,15 +89,6 @@ std::string element_type_name() {
     else return "this element type";
 }
 
-// Throws dtype_mismatch unless T reads d (as<T>(), copy_to, to_vector of views and tensors).
-template <class T>
-void check_readable_as(dtype d, std::string_view name) {
-    static_assert(std::is_trivially_copyable<T>::value, "element type must be trivially copyable");
-    if (!element_type_matches<T>(d))
-        throw_error(errc::dtype_mismatch, "tensor " + quote(name) + " has dtype " + std::string(to_string(d)) +
-                                              ", which cannot be read as " + element_type_name<T>());
-}
-
 // The element types that write d, for messages: "float or std::byte".
 inline std::string writable_types(dtype d) {
     switch (d) {
@@ -118,6 +109,26 @@ inline std::string writable_types(dtype d) {
         default: return "std::" + std::string(to_string(d)[0] == 'I' ? "int" : "uint") +
                         std::to_string(bit_size(d)) + "_t or std::byte";
     }
+}
+
+// Throws dtype_mismatch unless T writes d (tensor_ref's typed data). Invalid dtype values
+// are left to the write plan, which names them.
+template <class T>
+void check_writable_as(dtype d, std::string_view name) {
+    static_assert(std::is_trivially_copyable<T>::value, "tensor data must be trivially copyable");
+    if (static_cast<std::size_t>(d) < dtype_count && !element_type_writes<T>(d))
+        throw_error(errc::dtype_mismatch, "tensor " + quote(name) + ": " + element_type_name<T>() +
+                                              " data cannot be written as " + std::string(to_string(d)) + ": pass " +
+                                              writable_types(d) + " data");
+}
+
+// Throws dtype_mismatch unless T reads d (as<T>(), copy_to, to_vector of views and tensors).
+template <class T>
+void check_readable_as(dtype d, std::string_view name) {
+    static_assert(std::is_trivially_copyable<T>::value, "element type must be trivially copyable");
+    if (!element_type_matches<T>(d))
+        throw_error(errc::dtype_mismatch, "tensor " + quote(name) + " has dtype " + std::string(to_string(d)) +
+                                              ", which cannot be read as " + element_type_name<T>());
 }
 
 } // namespace safetensors::detail
