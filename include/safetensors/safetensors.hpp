@@ -12,6 +12,7 @@
 #include "view.hpp"
 #include "file.hpp"
 #include "tensor.hpp"
+#include "load.hpp"
 #include "slice.hpp"
 #include "writer.hpp"
 #include "convert.hpp"

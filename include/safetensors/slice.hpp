@@ -1,35 +1,27 @@
-// safetensors-hpp: slices of tensor views (torch/NumPy basic indexing) and tensor-parallel shards.
+// safetensors-hpp: what a slice selects: index expressions (torch/NumPy basic indexing),
+// their Python spelling, and the tensor-parallel part of a dimension.
 //
-//   auto emb = f.tensor("embedding");                    // a tensor_view, nothing read yet
-//   auto part = emb.slice({all, range::to(hidden / 2)});  // or emb.slice(":, :1024")
-//   part.shape();  part.runs();  part.copy_to(buffer, capacity);  part.to_tensor();
-//   auto mine = emb.shard(0, rank, world);                // rows [begin, end) of this rank
+//   t.slice({all, range::to(hidden / 2)})     the same as t.slice(":, :1024")
+//   parse_index_spec("1:3, ..., -1")          the Python spelling, parsed (to_string writes it)
+//   shard_range(size, rank, world)            the positions one rank of world_size holds
 //
-// A slice is a plan, not a copy: the result's shape, and the byte runs of the source it is
-// made of, in row-major order. It holds a copy of its tensor_view (and so shares ownership of
-// the file's bytes), so a sharded collection or a loader can hand slices around freely.
+// Applying an expression to a tensor is tensor_view::slice (view.hpp); this header only
+// describes and parses it, so it depends on no file or view.
 #pragma once
 
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
-#include <cstring>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <type_traits>
-#include <utility>
 #include <vector>
 
 #include "detail/checked.hpp"
-#include "dtype.hpp"
 #include "error.hpp"
-#include "span.hpp"
-#include "view.hpp"
 
 namespace safetensors {
-
-class tensor;  // tensor.hpp; tensor_slice::to_tensor() needs it complete where it is called
 
 namespace detail {
 template <class I>
@@ -156,18 +148,8 @@ private:
     safetensors::range range_;
 };
 
-// index_spec (declared in view.hpp) is std::vector<slice_index>: t.slice({1, all, range(0, 8)}).
-
-// One run of source bytes: [offset, offset + length), relative to the tensor's first byte
-// (add tensor_view::source_offset() for a position in the file).
-struct byte_run {
-    std::uint64_t offset = 0;
-    std::uint64_t length = 0;
-    friend constexpr bool operator==(const byte_run& a, const byte_run& b) noexcept {
-        return a.offset == b.offset && a.length == b.length;
-    }
-    friend constexpr bool operator!=(const byte_run& a, const byte_run& b) noexcept { return !(a == b); }
-};
+// A whole index expression: t.slice({1, all, range(0, 8)}).
+using index_spec = std::vector<slice_index>;
 
 namespace detail {
 // "-5", "7", or "" for an open end.
@@ -310,357 +292,7 @@ inline index_spec parse_index_spec(std::string_view python) {
     return detail::index_spec_parser(python, std::nullopt).parse();
 }
 
-namespace detail {
-
-inline std::string tensor_prefix(std::string_view name) { return "tensor " + quote(name) + ": "; }
-
-// What one dimension of the tensor contributes: count positions start, start + step, ...;
-// an integer selects one position and drops the dimension (keep is false).
-struct dim_selection {
-    std::uint64_t start = 0;
-    std::uint64_t count = 0;
-    std::uint64_t step = 1;
-    bool keep = true;
-};
-
-// Python's slice.indices() for step >= 1: a negative bound counts from the end, then it is
-// clamped to [0, size]. Computed on sign and magnitude, so no bound can overflow.
-inline std::uint64_t clamp_bound(const index_value& bound, std::uint64_t open, std::uint64_t size) noexcept {
-    if (!bound.has_value()) return open;
-    if (bound.negative()) return bound.magnitude() >= size ? 0 : size - bound.magnitude();
-    return std::min(bound.magnitude(), size);
-}
-
-// One selection per dimension of shape, with torch's rules and error messages.
-inline std::vector<dim_selection> resolve(std::string_view name, span<const std::uint64_t> shape,
-                                          const index_spec& spec) {
-    const std::size_t rank = shape.size();
-    std::size_t ellipses = 0;
-    for (const slice_index& index : spec) ellipses += index.type() == slice_index::kind::ellipsis;
-    const std::size_t explicit_dims = spec.size() - ellipses;
-    if (ellipses > 1)
-        throw_error(errc::invalid_slice, tensor_prefix(name) + "an index can only have a single ellipsis ('...'), got " +
-                                             std::to_string(ellipses));
-    if (explicit_dims > rank)
-        throw_error(errc::invalid_slice,
-                    tensor_prefix(name) + "too many indices for tensor of dimension " + std::to_string(rank));
-
-    std::vector<dim_selection> out;
-    out.reserve(rank);
-    const auto whole = [&] { out.push_back({0, shape[out.size()], 1, true}); };
-    for (const slice_index& index : spec) {
-        if (index.type() == slice_index::kind::ellipsis) {
-            for (std::size_t n = rank - explicit_dims; n > 0; --n) whole();
-            continue;
-        }
-        const std::size_t dim = out.size();
-        const std::uint64_t size = shape[dim];
-        if (index.type() == slice_index::kind::integer) {
-            const index_value& i = index.integer();
-            if (i.negative() ? i.magnitude() > size : i.magnitude() >= size)
-                throw_error(errc::index_out_of_range, tensor_prefix(name) + "index " + index_text(i) +
-                                                          " is out of bounds for dimension " + std::to_string(dim) +
-                                                          " with size " + std::to_string(size));
-            out.push_back({i.negative() ? size - i.magnitude() : i.magnitude(), 1, 1, false});
-            continue;
-        }
-        const range& r = index.as_range();
-        std::uint64_t step = 1;
-        if (r.step().has_value()) {
-            if (r.step().negative() || r.step().magnitude() == 0)
-                throw_error(errc::invalid_slice, tensor_prefix(name) + "step " + index_text(r.step()) + " for dimension " +
-                                                     std::to_string(dim) + " must be greater than zero");
-            step = r.step().magnitude();
-        }
-        const std::uint64_t start = clamp_bound(r.start(), 0, size);
-        const std::uint64_t stop = clamp_bound(r.stop(), size, size);
-        // ceil((stop - start) / step), written so that no step (up to 2^64 - 1) overflows.
-        const std::uint64_t count = stop > start ? (stop - start - 1) / step + 1 : 0;
-        out.push_back({start, count, step, true});
-    }
-    while (out.size() < rank) whole();  // fewer indices than dimensions: the rest are whole
-    return out;
-}
-
-// One level of the copy loop: count runs, stride bytes apart. Outer levels come first.
-struct slice_loop {
-    std::size_t count;
-    std::size_t stride;
-};
-
-// Steps through the runs of a slice like an odometer, innermost level fastest; offset() is
-// where the current run starts (relative to the tensor). An offset rather than a pointer,
-// because stepping a level past its last run briefly points beyond the tensor.
-class run_odometer {
-public:
-    run_odometer(const std::vector<slice_loop>& loops, std::size_t first)
-        : loops_(loops), counter_(loops.size(), 0), offset_(first) {}
-
-    std::size_t offset() const noexcept { return offset_; }
-
-    // Moves to the run-th run (counting from the first).
-    void seek(std::uint64_t run) noexcept {
-        for (std::size_t d = loops_.size(); d-- > 0;) {
-            counter_[d] = detail::to_size(run % loops_[d].count);
-            run /= loops_[d].count;
-            offset_ += counter_[d] * loops_[d].stride;
-        }
-    }
-
-    // Advances levels [0, depth); false (and back at the start) after their last run.
-    bool next(std::size_t depth) noexcept {
-        for (std::size_t d = depth; d-- > 0;) {
-            offset_ += loops_[d].stride;
-            if (++counter_[d] < loops_[d].count) return true;
-            offset_ -= loops_[d].stride * loops_[d].count;
-            counter_[d] = 0;
-        }
-        return false;
-    }
-
-private:
-    const std::vector<slice_loop>& loops_;
-    std::vector<std::size_t> counter_;
-    std::size_t offset_;
-};
-
-// The copy loop: the innermost level as a plain loop, the outer ones by odometer. With N
-// nonzero the run length is a compile-time constant and each memcpy becomes one load and
-// store, which is what makes 1- to 16-byte runs (a strided last dimension) cheap.
-template <std::size_t N>
-void copy_runs(std::byte* dst, const std::byte* tensor, std::size_t first, std::size_t length,
-               const std::vector<slice_loop>& loops) noexcept {
-    const std::size_t n = N != 0 ? N : length;
-    const slice_loop inner = loops.back();
-    run_odometer rows(loops, first);
-    do {
-        const std::byte* src = tensor + rows.offset();
-        for (std::size_t i = 0; i < inner.count; ++i) std::memcpy(dst + i * n, src + i * inner.stride, n);
-        dst += inner.count * n;
-    } while (rows.next(loops.size() - 1));
-}
-
-inline std::string elements_text(std::uint64_t n) { return std::to_string(n) + (n == 1 ? " element" : " elements"); }
-
-} // namespace detail
-
-// The result of tensor_view::slice() or shard(): its shape and the source bytes it selects.
-// Cheap to copy; shares ownership of the file's bytes like the view it came from.
-class tensor_slice {
-public:
-    // The tensor this slice selects from.
-    const tensor_view& view() const noexcept { return view_; }
-    safetensors::dtype dtype() const noexcept { return view_.dtype(); }
-    span<const std::uint64_t> shape() const noexcept { return shape_; }
-    std::size_t rank() const noexcept { return shape_.size(); }
-    std::uint64_t element_count() const noexcept { return element_count_; }
-    std::uint64_t byte_size() const noexcept { return byte_size_; }
-
-    // True when the selected bytes are one run of the source (or there are none); then
-    // data() and bytes() give them without copying.
-    bool is_contiguous() const noexcept { return loops_.empty(); }
-    // Zero-copy access to a contiguous slice (errc::invalid_argument otherwise). Borrows from
-    // the mapping like tensor_view::data(): keep the slice or its view alive while using it.
-    const std::byte* data() const {
-        if (!is_contiguous())
-            detail::throw_error(errc::invalid_argument,
-                                detail::tensor_prefix(view_.name()) + "slice of shape " + detail::shape_to_string(shape_) +
-                                    " is not one contiguous run (it reads runs of " + std::to_string(run_length_) +
-                                    " bytes); use copy_to() or to_tensor()");
-        return view_.data() + first_;
-    }
-    span<const std::byte> bytes() const { return {data(), static_cast<std::size_t>(byte_size_)}; }
-
-    // Calls f(offset, length) for each run of source bytes, in row-major order, with
-    // adjacent runs merged; offsets are relative to the tensor's first byte. Allocates
-    // nothing per run, so it also suits slices of millions of tiny runs.
-    template <class F>
-    void for_each_run(F&& f) const {
-        visit(0, byte_size_, f);
-    }
-    std::vector<byte_run> runs() const {
-        std::vector<byte_run> out;
-        for_each_run([&out](std::uint64_t offset, std::uint64_t length) { out.push_back({offset, length}); });
-        return out;
-    }
-
-    // Copies the selected bytes, packed in row-major order, to destination (capacity bytes;
-    // errc::out_of_range when that is too small). Reads the source with memcpy from its
-    // mapping: it touches only the pages the runs cover and runs at memory speed, where
-    // read_at would cost a pread per run (a syscall per 4 KiB row of a column shard). Like
-    // tensor_view::data(), it relies on the mapped file not shrinking; read_bytes() is the
-    // checked path for files that may change under the reader.
-    void copy_to(void* destination, std::size_t capacity) const {
-        if (capacity < byte_size_)
-            detail::throw_error(errc::out_of_range, detail::tensor_prefix(view_.name()) + "slice needs " +
-                                                        std::to_string(byte_size_) + " bytes, destination holds " +
-                                                        std::to_string(capacity));
-        if (byte_size_ == 0) return;
-        if (destination == nullptr) detail::throw_error(errc::invalid_argument, "copy_to: null destination");
-        auto* dst = static_cast<std::byte*>(destination);
-        if (loops_.empty()) {
-            std::memcpy(dst, view_.data() + first_, run_length_);
-            return;
-        }
-        switch (run_length_) {
-            case 1: return detail::copy_runs<1>(dst, view_.data(), first_, run_length_, loops_);
-            case 2: return detail::copy_runs<2>(dst, view_.data(), first_, run_length_, loops_);
-            case 4: return detail::copy_runs<4>(dst, view_.data(), first_, run_length_, loops_);
-            case 8: return detail::copy_runs<8>(dst, view_.data(), first_, run_length_, loops_);
-            case 16: return detail::copy_runs<16>(dst, view_.data(), first_, run_length_, loops_);
-            default: return detail::copy_runs<0>(dst, view_.data(), first_, run_length_, loops_);
-        }
-    }
-    // The same into a span of bytes (its size is the capacity).
-    void copy_to(span<std::byte> destination) const { copy_to(destination.data(), destination.size()); }
-
-    // Copies bytes [offset, offset + length) of the packed result to destination through
-    // source::read_at, one call per merged run: a file truncated after open gives
-    // errc::short_read instead of a SIGBUS, and a reader can stream a huge slice in chunks.
-    void read_bytes(std::uint64_t offset, void* destination, std::size_t length) const {
-        std::uint64_t end = 0;
-        if (!detail::checked_add(offset, length, end) || end > byte_size_)
-            detail::throw_error(errc::out_of_range, detail::tensor_prefix(view_.name()) + "bytes [" + std::to_string(offset) +
-                                                        ", " + std::to_string(offset) + "+" + std::to_string(length) +
-                                                        ") are outside the slice's " + std::to_string(byte_size_) + " bytes");
-        auto* out = static_cast<std::byte*>(destination);
-        const source& src = *view_.source();
-        const std::uint64_t base = view_.source_offset();
-        visit(offset, end, [&](std::uint64_t at, std::uint64_t n) {
-            src.read_at(base + at, out, detail::to_size(n));  // n <= length
-            out += n;
-        });
-    }
-
-    // An owned, contiguous copy, named like the source tensor unless a name is given. A
-    // template only so that this header need not include tensor.hpp (which includes
-    // view.hpp, which includes this header); whoever uses the result has tensor.hpp.
-    template <class Tensor = tensor>
-    Tensor to_tensor(std::string name) const {
-        std::vector<std::uint64_t> shape(shape_.begin(), shape_.end());
-        if (is_contiguous())  // one copy straight from the source
-            return Tensor(std::move(name), dtype(), std::move(shape), data(), static_cast<std::size_t>(byte_size_));
-        Tensor out(std::move(name), dtype(), std::move(shape));  // zero-filled: tensor has no uninitialized form
-        copy_to(out.data(), static_cast<std::size_t>(out.byte_size()));
-        return out;
-    }
-    template <class Tensor = tensor>
-    Tensor to_tensor() const {
-        return to_tensor<Tensor>(std::string(view_.name()));
-    }
-
-private:
-    friend class tensor_view;
-
-    tensor_slice(tensor_view view, const index_spec& spec) : view_(std::move(view)) {
-        const span<const std::uint64_t> shape = view_.shape();
-        const std::vector<detail::dim_selection> dims = detail::resolve(view_.name(), shape, spec);
-        element_count_ = 1;
-        for (const auto& d : dims) {
-            element_count_ *= d.count;  // each count <= its size, whose products the header checked
-            if (d.keep) shape_.push_back(d.count);
-        }
-        if (element_count_ == 0) return;  // nothing selected: no runs, nothing to align
-
-        // Element strides in bits, so sub-byte dtypes share the arithmetic. Every size is >= 1
-        // here, so each product is at most the tensor's size in bits, which fits (checked at open).
-        const std::uint64_t bits = bit_size(dtype());
-        const std::size_t rank = dims.size();
-        std::vector<std::uint64_t> stride(rank);
-        std::uint64_t inner = bits;
-        for (std::size_t d = rank; d-- > 0;) {
-            stride[d] = inner;
-            inner *= shape[d];
-        }
-
-        std::uint64_t first_bits = 0;
-        for (std::size_t d = 0; d < rank; ++d) first_bits += dims[d].start * stride[d];
-
-        // Grow one run outwards over the inner dimensions it covers whole, in steps of 1.
-        // Dimensions with one position only move the start. What is left are the loops.
-        std::uint64_t run_bits = bits;
-        std::size_t run_dim = rank == 0 ? 0 : rank - 1;
-        std::size_t outer = rank;
-        for (; outer > 0; --outer) {
-            const detail::dim_selection& s = dims[outer - 1];
-            if (s.count == 1) continue;
-            if (s.step != 1 || run_bits != stride[outer - 1]) break;
-            run_bits *= s.count;
-            run_dim = outer - 1;
-        }
-        std::vector<std::pair<std::size_t, std::uint64_t>> loops;  // dimension, stride in bits
-        for (std::size_t d = 0; d < outer; ++d)
-            if (dims[d].count > 1) loops.push_back({d, dims[d].step * stride[d]});
-
-        if (bits % 8 != 0) {
-            // Sub-byte data can only be copied in whole bytes. Checking the run length, the
-            // start and each loop's stride is exact: every run starts at first + a sum of
-            // strides, and runs that touch end and start on the same bit.
-            const std::string what = detail::tensor_prefix(view_.name()) + "dtype " + std::string(to_string(dtype())) + ": ";
-            if (run_bits % 8 != 0)
-                detail::throw_error(errc::unaligned_slice, what + "the slice's runs of " + detail::elements_text(run_bits / bits) +
-                                                               " along dimension " + std::to_string(run_dim) + " are " +
-                                                               std::to_string(run_bits) + " bits, not whole bytes");
-            if (first_bits % 8 != 0)
-                for (std::size_t d = rank; d-- > 0;)
-                    if (dims[d].start * stride[d] % 8 != 0)
-                        detail::throw_error(errc::unaligned_slice,
-                                            what + "the slice starts at index " + std::to_string(dims[d].start) +
-                                                " of dimension " + std::to_string(d) + ", bit " +
-                                                std::to_string(first_bits % 8) + " of a byte");
-            for (const auto& [d, s] : loops)
-                if (s % 8 != 0)
-                    detail::throw_error(errc::unaligned_slice, what + "the slice's step of " + detail::elements_text(s / bits) +
-                                                                   " along dimension " + std::to_string(d) + " is " +
-                                                                   std::to_string(s) + " bits, not whole bytes");
-        }
-
-        // In bytes from here on; all of it is within the tensor, which is addressable.
-        first_ = detail::to_size(first_bits / 8);
-        run_length_ = detail::to_size(run_bits / 8);
-        byte_size_ = run_length_;
-        for (const auto& [d, s] : loops) {
-            loops_.push_back({detail::to_size(dims[d].count), detail::to_size(s / 8)});
-            byte_size_ *= dims[d].count;
-        }
-    }
-
-    // Calls f(offset, length) for the source runs behind bytes [begin, end) of the packed
-    // result, clipped to that range, merging runs that touch.
-    template <class F>
-    void visit(std::uint64_t begin, std::uint64_t end, F&& f) const {
-        if (begin >= end) return;
-        detail::run_odometer runs(loops_, first_);
-        runs.seek(begin / run_length_);
-        std::uint64_t within = begin % run_length_;
-        std::uint64_t pending_offset = 0, pending_length = 0;
-        for (std::uint64_t done = begin;;) {
-            const std::uint64_t at = runs.offset() + within;
-            const std::uint64_t n = std::min<std::uint64_t>(run_length_ - within, end - done);
-            if (pending_length != 0 && pending_offset + pending_length == at) {
-                pending_length += n;
-            } else {
-                if (pending_length != 0) f(pending_offset, pending_length);
-                pending_offset = at;
-                pending_length = n;
-            }
-            done += n;
-            within = 0;
-            if (done == end || !runs.next(loops_.size())) break;
-        }
-        f(pending_offset, pending_length);
-    }
-
-    tensor_view view_;
-    std::vector<std::uint64_t> shape_;
-    std::uint64_t element_count_ = 0;
-    std::uint64_t byte_size_ = 0;
-    std::size_t first_ = 0;       // where the first run starts, relative to the tensor
-    std::size_t run_length_ = 0;  // bytes of every run before merging
-    std::vector<detail::slice_loop> loops_;  // empty: one run (or none)
-};
-
-// ---- Tensor-parallel shards -------------------------------------------------------------------
+// ---- Tensor-parallel parts ---------------------------------------------------------------------
 
 // Positions [begin, end) of one shard of a dimension.
 struct shard_bounds {
@@ -693,28 +325,6 @@ inline shard_bounds shard_range(std::uint64_t size, std::uint64_t rank, std::uin
 // errc::invalid_argument for world_size 0 or rank >= world_size.
 inline shard_bounds shard_range(std::uint64_t size, std::uint64_t rank, std::uint64_t world_size) {
     return detail::shard_range(size, rank, world_size, "shard_range: ");
-}
-
-// ---- tensor_view members (declared in view.hpp) -----------------------------------------------
-
-inline tensor_slice tensor_view::slice(const index_spec& spec) const { return tensor_slice(*this, spec); }
-
-template <class String, class>
-tensor_slice tensor_view::slice(const String& python) const {
-    return slice(detail::index_spec_parser(std::string_view(python), name()).parse());
-}
-
-inline tensor_slice tensor_view::shard(std::int64_t dim, std::uint64_t rank, std::uint64_t world_size) const {
-    const index_value d(dim);
-    const std::size_t dims = shape().size();
-    if (d.negative() ? d.magnitude() > dims : d.magnitude() >= dims)
-        detail::throw_error(errc::invalid_argument, detail::tensor_prefix(name()) + "dimension " + std::to_string(dim) +
-                                                        " is out of range for tensor of dimension " + std::to_string(dims));
-    const auto axis = detail::to_size(d.negative() ? dims - d.magnitude() : d.magnitude());
-    const shard_bounds part = detail::shard_range(shape()[axis], rank, world_size, detail::tensor_prefix(name()));
-    index_spec spec(axis, all);
-    spec.push_back(range(part.begin, part.end));
-    return slice(spec);
 }
 
 } // namespace safetensors

@@ -1,4 +1,4 @@
-// safetensors-hpp: tensor, an owned tensor, and load(), the Python load_file().
+// safetensors-hpp: tensor, a tensor that owns its bytes (load.hpp fills them from a file).
 #pragma once
 
 #include <cstddef>
@@ -13,15 +13,14 @@
 
 #include "detail/checked.hpp"
 #include "detail/element_type.hpp"
-#include "detail/parallel_read.hpp"
 #include "dtype.hpp"
 #include "error.hpp"
-#include "file.hpp"
 #include "source.hpp"
 #include "span.hpp"
-#include "view.hpp"
 
 namespace safetensors {
+
+class tensor_view;
 
 namespace detail {
 struct tensor_loader;
@@ -54,12 +53,9 @@ public:
     }
 
     // Reads a view's bytes into a new owned tensor (through read_at, so a file truncated
-    // under a mapping gives an error, not a SIGBUS).
-    static tensor copy_of(const tensor_view& view) {
-        tensor t = shaped_like(view);
-        view.source()->read_at(view.source_offset(), t.bytes_.get(), detail::to_size(t.size_));
-        return t;
-    }
+    // under a mapping gives an error, not a SIGBUS). Defined in view.hpp, after tensor_view:
+    // whoever holds a view to pass has it.
+    static tensor copy_of(const tensor_view& view);
 
     tensor clone() const {
         tensor t;
@@ -103,13 +99,13 @@ public:
 private:
     friend struct detail::tensor_loader;
 
-    // A tensor with the view's name, dtype and shape, its bytes allocated but not yet
-    // written (load() fills them in bulk).
-    static tensor shaped_like(const tensor_view& view) {
+    // A tensor of this name, dtype and shape, its bytes allocated but not yet written
+    // (copy_of and load() fill them in bulk).
+    static tensor uninitialized(std::string name, safetensors::dtype type, span<const std::uint64_t> shape) {
         tensor t;
-        t.name_ = std::string(view.name());
-        t.dtype_ = view.dtype();
-        t.shape_.assign(view.shape().begin(), view.shape().end());
+        t.name_ = std::move(name);
+        t.dtype_ = type;
+        t.shape_.assign(shape.begin(), shape.end());
         t.allocate();
         return t;
     }
@@ -140,41 +136,12 @@ private:
 using tensor_map = std::map<std::string, tensor, std::less<>>;
 
 namespace detail {
+// How load() (load.hpp) makes its tensors.
 struct tensor_loader {
-    static tensor shaped_like(const tensor_view& view) { return tensor::shaped_like(view); }
+    static tensor uninitialized(std::string name, safetensors::dtype type, span<const std::uint64_t> shape) {
+        return tensor::uninitialized(std::move(name), type, shape);
+    }
 };
 } // namespace detail
-
-struct load_options {
-    // Threads copying bytes into the tensors: 0 picks one per hardware thread (at most 8).
-    // Small files are read on the calling thread whatever this says (a thread per 64 MiB).
-    unsigned threads = 0;
-};
-
-// Every tensor of a file (or of an already opened one) in owned memory. The bytes are read
-// through the source's read_at (pread for files), so a file truncated meanwhile gives an
-// error, never a SIGBUS; large files are read by several threads at once.
-inline tensor_map load(const file& f, const load_options& options = {}) {
-    tensor_map out;
-    std::vector<detail::read_job> jobs;
-    jobs.reserve(f.size());
-    std::uint64_t total = 0;
-    for (auto view : f) {
-        tensor t = detail::tensor_loader::shaped_like(view);
-        if (t.byte_size() != 0)
-            jobs.push_back({view.source_offset(), t.data(), detail::to_size(t.byte_size())});
-        total += t.byte_size();
-        out.emplace(std::string(view.name()), std::move(t));
-    }
-    const auto& src = *f.source();
-    auto read = [&src](std::uint64_t offset, std::byte* destination, std::size_t length) {
-        src.read_at(offset, destination, length);
-    };
-    if (!jobs.empty()) detail::parallel_read(read, jobs, detail::read_threads_for(total, options.threads));
-    return out;
-}
-inline tensor_map load(const std::string& path, const open_options& options = {}, const load_options& how = {}) {
-    return load(file::open(path, options), how);
-}
 
 } // namespace safetensors

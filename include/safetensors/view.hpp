@@ -1,4 +1,15 @@
-// safetensors-hpp: tensor_view, a zero-copy view of one tensor of an opened file.
+// safetensors-hpp: views of one tensor of an opened file, without copying: tensor_view (the
+// whole tensor) and tensor_slice (a part of it selected by an index expression, slice.hpp).
+//
+//   auto emb = f.tensor("embedding");                    // a tensor_view, nothing read yet
+//   auto part = emb.slice({all, range::to(hidden / 2)});  // or emb.slice(":, :1024")
+//   part.shape();  part.runs();  part.copy_to(buffer, capacity);  part.to_tensor();
+//   auto mine = emb.shard(0, rank, world);                // rows [begin, end) of this rank
+//
+// A slice is a plan, not a copy: the result's shape, and the byte runs of the source it is
+// made of, in row-major order (detail/slice_plan.hpp; detail/slice_copy.hpp copies them). It
+// holds a copy of its tensor_view (and so shares ownership of the file's bytes), so a sharded
+// collection or a loader can hand slices around freely.
 #pragma once
 
 #include <complex>
@@ -14,18 +25,19 @@
 
 #include "detail/checked.hpp"
 #include "detail/element_type.hpp"
+#include "detail/slice_copy.hpp"
+#include "detail/slice_plan.hpp"
 #include "dtype.hpp"
 #include "error.hpp"
-#include "header.hpp"
+#include "header_table.hpp"
+#include "slice.hpp"
 #include "source.hpp"
 #include "span.hpp"
+#include "tensor.hpp"
 
 namespace safetensors {
 
-// Slicing (slice.hpp, included at the end of this header).
-class slice_index;
 class tensor_slice;
-using index_spec = std::vector<slice_index>;
 
 namespace detail {
 
@@ -138,8 +150,8 @@ public:
     tensor_info info() const noexcept { return state_->table[index_]; }
 
     // torch/NumPy basic indexing, without copying: slice({all, range(0, n)}) or slice(":, 0:n").
-    // Shards along dimension dim (negative counts from the end) for tensor parallelism:
-    // part rank of world_size, split as shard_range() documents. See slice.hpp.
+    // shard() takes part rank of world_size along dimension dim (negative counts from the
+    // end) for tensor parallelism, split as shard_range() (slice.hpp) documents.
     tensor_slice slice(const index_spec& spec) const;
     template <class String, class = std::enable_if_t<std::is_convertible<const String&, std::string_view>::value>>
     tensor_slice slice(const String& python) const;  // a template, so that slice({0, 2}) is not a string
@@ -159,6 +171,142 @@ private:
     std::size_t index_;
 };
 
-} // namespace safetensors
+// One run of source bytes: [offset, offset + length), relative to the tensor's first byte
+// (add tensor_view::source_offset() for a position in the file).
+struct byte_run {
+    std::uint64_t offset = 0;
+    std::uint64_t length = 0;
+    friend constexpr bool operator==(const byte_run& a, const byte_run& b) noexcept {
+        return a.offset == b.offset && a.length == b.length;
+    }
+    friend constexpr bool operator!=(const byte_run& a, const byte_run& b) noexcept { return !(a == b); }
+};
 
-#include "slice.hpp"
+// The result of tensor_view::slice() or shard(): its shape and the source bytes it selects.
+// Cheap to copy; shares ownership of the file's bytes like the view it came from.
+class tensor_slice {
+public:
+    // The tensor this slice selects from.
+    const tensor_view& view() const noexcept { return view_; }
+    safetensors::dtype dtype() const noexcept { return view_.dtype(); }
+    span<const std::uint64_t> shape() const noexcept { return layout_.shape; }
+    std::size_t rank() const noexcept { return layout_.shape.size(); }
+    std::uint64_t element_count() const noexcept { return layout_.element_count; }
+    std::uint64_t byte_size() const noexcept { return layout_.byte_size; }
+
+    // True when the selected bytes are one run of the source (or there are none); then
+    // data() and bytes() give them without copying.
+    bool is_contiguous() const noexcept { return layout_.loops.empty(); }
+    // Zero-copy access to a contiguous slice (errc::invalid_argument otherwise). Borrows from
+    // the mapping like tensor_view::data(): keep the slice or its view alive while using it.
+    const std::byte* data() const {
+        if (!is_contiguous())
+            detail::throw_error(errc::invalid_argument,
+                                detail::tensor_prefix(view_.name()) + "slice of shape " + detail::shape_to_string(shape()) +
+                                    " is not one contiguous run (it reads runs of " + std::to_string(layout_.run_length) +
+                                    " bytes); use copy_to() or to_tensor()");
+        return view_.data() + layout_.first;
+    }
+    span<const std::byte> bytes() const { return {data(), static_cast<std::size_t>(layout_.byte_size)}; }
+
+    // Calls f(offset, length) for each run of source bytes, in row-major order, with
+    // adjacent runs merged; offsets are relative to the tensor's first byte. Allocates
+    // nothing per run, so it also suits slices of millions of tiny runs.
+    template <class F>
+    void for_each_run(F&& f) const {
+        detail::visit_runs(layout_, 0, layout_.byte_size, f);
+    }
+    std::vector<byte_run> runs() const {
+        std::vector<byte_run> out;
+        for_each_run([&out](std::uint64_t offset, std::uint64_t length) { out.push_back({offset, length}); });
+        return out;
+    }
+
+    // Copies the selected bytes, packed in row-major order, to destination (capacity bytes;
+    // errc::out_of_range when that is too small). Reads the source with memcpy from its
+    // mapping: it touches only the pages the runs cover and runs at memory speed, where
+    // read_at would cost a pread per run (a syscall per 4 KiB row of a column shard). Like
+    // tensor_view::data(), it relies on the mapped file not shrinking; read_bytes() is the
+    // checked path for files that may change under the reader.
+    void copy_to(void* destination, std::size_t capacity) const {
+        if (capacity < layout_.byte_size)
+            detail::throw_error(errc::out_of_range, detail::tensor_prefix(view_.name()) + "slice needs " +
+                                                        std::to_string(layout_.byte_size) + " bytes, destination holds " +
+                                                        std::to_string(capacity));
+        if (layout_.byte_size == 0) return;
+        if (destination == nullptr) detail::throw_error(errc::invalid_argument, "copy_to: null destination");
+        detail::copy_slice(static_cast<std::byte*>(destination), view_.data(), layout_);
+    }
+    // The same into a span of bytes (its size is the capacity).
+    void copy_to(span<std::byte> destination) const { copy_to(destination.data(), destination.size()); }
+
+    // Copies bytes [offset, offset + length) of the packed result to destination through
+    // source::read_at, one call per merged run: a file truncated after open gives
+    // errc::short_read instead of a SIGBUS, and a reader can stream a huge slice in chunks.
+    void read_bytes(std::uint64_t offset, void* destination, std::size_t length) const {
+        std::uint64_t end = 0;
+        if (!detail::checked_add(offset, length, end) || end > layout_.byte_size)
+            detail::throw_error(errc::out_of_range, detail::tensor_prefix(view_.name()) + "bytes [" + std::to_string(offset) +
+                                                        ", " + std::to_string(offset) + "+" + std::to_string(length) +
+                                                        ") are outside the slice's " + std::to_string(layout_.byte_size) + " bytes");
+        auto* out = static_cast<std::byte*>(destination);
+        const source& src = *view_.source();
+        const std::uint64_t base = view_.source_offset();
+        detail::visit_runs(layout_, offset, end, [&](std::uint64_t at, std::uint64_t n) {
+            src.read_at(base + at, out, detail::to_size(n));  // n <= length
+            out += n;
+        });
+    }
+
+    // An owned, contiguous copy, named like the source tensor unless a name is given.
+    tensor to_tensor(std::string name) const {
+        std::vector<std::uint64_t> shape(layout_.shape);
+        if (is_contiguous())  // one copy straight from the source
+            return tensor(std::move(name), dtype(), std::move(shape), data(), detail::to_size(layout_.byte_size));
+        tensor out(std::move(name), dtype(), std::move(shape));  // zero-filled: tensor has no uninitialized form
+        copy_to(out.data(), detail::to_size(out.byte_size()));
+        return out;
+    }
+    tensor to_tensor() const { return to_tensor(std::string(view_.name())); }
+
+private:
+    friend class tensor_view;
+
+    tensor_slice(tensor_view view, const index_spec& spec)
+        : view_(std::move(view)), layout_(detail::plan_slice(view_.name(), view_.dtype(), view_.shape(), spec)) {}
+
+    tensor_view view_;
+    detail::slice_layout layout_;
+};
+
+// ---- tensor_view members that make slices (tensor_slice is complete here) ----------------------
+
+inline tensor_slice tensor_view::slice(const index_spec& spec) const { return tensor_slice(*this, spec); }
+
+template <class String, class>
+tensor_slice tensor_view::slice(const String& python) const {
+    return slice(detail::index_spec_parser(std::string_view(python), name()).parse());
+}
+
+inline tensor_slice tensor_view::shard(std::int64_t dim, std::uint64_t rank, std::uint64_t world_size) const {
+    const index_value d(dim);
+    const std::size_t dims = shape().size();
+    if (d.negative() ? d.magnitude() > dims : d.magnitude() >= dims)
+        detail::throw_error(errc::invalid_argument, detail::tensor_prefix(name()) + "dimension " + std::to_string(dim) +
+                                                        " is out of range for tensor of dimension " + std::to_string(dims));
+    const auto axis = detail::to_size(d.negative() ? dims - d.magnitude() : d.magnitude());
+    const shard_bounds part = detail::shard_range(shape()[axis], rank, world_size, detail::tensor_prefix(name()));
+    index_spec spec(axis, all);
+    spec.push_back(range(part.begin, part.end));
+    return slice(spec);
+}
+
+// ---- tensor members that read a view (declared in tensor.hpp, which comes first) ---------------
+
+inline tensor tensor::copy_of(const tensor_view& view) {
+    tensor t = uninitialized(std::string(view.name()), view.dtype(), view.shape());
+    view.source()->read_at(view.source_offset(), t.data(), detail::to_size(t.byte_size()));
+    return t;
+}
+
+} // namespace safetensors
