@@ -12,14 +12,15 @@
 #include <nlohmann/json.hpp>
 
 #include "../header_table.hpp"
+#include "sax_builder.hpp"
 #include "utf8.hpp"
 
 namespace safetensors::detail {
 
 // Builds a header_table from nlohmann's SAX events, one pass, no DOM. Every callback
-// returns false to stop the parse at the first problem; the problem is kept in
-// failure_ and thrown once nlohmann returns.
-class header_builder {
+// returns false to stop the parse at the first problem (sax_builder keeps it and throws it
+// once nlohmann returns).
+class header_builder : public sax_builder {
 public:
     using json = nlohmann::json;
 
@@ -27,7 +28,6 @@ public:
         header_table table;
         table.header_size_ = text.size();
         table.data_size_ = data_size;
-        check_bytes(text);
         // Sized from the header so that the pools do not regrow (copy and re-fault) while
         // parsing. Names cannot be longer than the JSON that spells them, so that pool never
         // regrows; tensor entries take about 100 bytes of JSON (80 leaves room), and shapes
@@ -40,10 +40,7 @@ public:
         table.entries_.reserve(text.size() / 80);
         table.dims_.reserve(text.size() / 32);
         header_builder builder(table);
-        const char* first = text.data();
-        bool ok = json::sax_parse(first, first + text.size(), &builder, json::input_format_t::json,
-                                  /*strict=*/true, /*ignore_comments=*/false);
-        if (!ok || builder.failed_) throw_error(builder.failure_code_, builder.failure_);
+        parse(text, builder);
         finish(table);
         return table;
     }
@@ -109,7 +106,7 @@ public:
                 dims_start_ = table_.dims_.size();
                 state_ = state::tensor_object;
                 return true;
-            case state::skipping: ++skip_depth_; return true;
+            case state::skipping: skip_start(); return true;
             default: return value_event("an object", event::start);
         }
     }
@@ -134,7 +131,7 @@ public:
     }
 
     bool end_object() {
-        --depth_;
+        leave();
         switch (state_) {
             case state::top_object: state_ = state::done; return true;
             case state::metadata_object: state_ = state::top_object; return true;
@@ -152,13 +149,13 @@ public:
                 offsets_seen_ = 0;
                 state_ = state::offsets_item;
                 return true;
-            case state::skipping: ++skip_depth_; return true;
+            case state::skipping: skip_start(); return true;
             default: return value_event("an array", event::start);
         }
     }
 
     bool end_array() {
-        --depth_;
+        leave();
         switch (state_) {
             case state::shape_item: state_ = state::tensor_object; return true;
             case state::offsets_item:
@@ -172,15 +169,6 @@ public:
         }
     }
 
-    bool parse_error(std::size_t position, const std::string&, const nlohmann::detail::exception& e) {
-        if (failed_) return false;  // our own stop, reported already
-        std::string what = e.what();
-        // Drop nlohmann's "[json.exception.parse_error.101] " prefix; keep its explanation.
-        auto close = what.find("] ");
-        if (close != std::string::npos) what.erase(0, close + 2);
-        return fail(errc::invalid_json, "invalid JSON in header at byte " + std::to_string(position) + ": " + what);
-    }
-
 private:
     enum class state {
         top_value, top_object, done,
@@ -191,26 +179,9 @@ private:
     enum class event { null_value, start, other };
     enum field_bit : unsigned { dtype_bit = 1, shape_bit = 2, offsets_bit = 4 };
 
-    explicit header_builder(header_table& table) : table_(table) {}
-
-    // Bytes nlohmann would misread: it stops at a raw NUL and silently skips a leading BOM,
-    // while the reference rejects both. UTF-8 is checked first, as the reference does.
-    static void check_bytes(std::string_view text) {
-        auto* bytes = reinterpret_cast<const unsigned char*>(text.data());
-        const header_bytes_scan scan = scan_header_bytes(bytes, text.size());
-        if (scan.invalid_utf8 != text.size())
-            throw_error(errc::invalid_utf8, "invalid UTF-8 in header at byte " + std::to_string(scan.invalid_utf8));
-        if (scan.first_nul != text.size())
-            throw_error(errc::invalid_json, "invalid JSON in header: NUL byte at byte " + std::to_string(scan.first_nul));
-        if (text.size() >= 3 && bytes[0] == 0xEF && bytes[1] == 0xBB && bytes[2] == 0xBF)
-            throw_error(errc::invalid_json, "invalid JSON in header: byte order mark at byte 0");
-    }
-
-    bool enter() {
-        if (++depth_ > max_json_depth)
-            return fail(errc::nesting_too_deep, "header JSON nests deeper than " + std::to_string(max_json_depth) + " levels");
-        return true;
-    }
+    explicit header_builder(header_table& table)
+        : sax_builder({"header", "header JSON", errc::invalid_json, errc::invalid_utf8, errc::nesting_too_deep}),
+          table_(table) {}
 
     // A value (scalar or the start of a container) where the state machine did not expect one.
     bool value_event(const std::string& shown, event kind) {
@@ -241,10 +212,10 @@ private:
                                   "element " + std::to_string(offsets_seen_) + " must be an unsigned integer, got " + shown);
             case state::skipping:
                 if (kind == event::start) {
-                    ++skip_depth_;
+                    skip_start();
                     return true;
                 }
-                if (skip_depth_ == 0) state_ = state::tensor_object;  // a skipped scalar
+                if (skip_scalar()) state_ = state::tensor_object;  // a skipped scalar
                 return true;
             default:  // top_object/metadata_object/tensor_object get keys, never values
                 return fail(errc::invalid_json, "unexpected value " + shown);
@@ -252,7 +223,7 @@ private:
     }
 
     bool leave_skipped() {
-        if (--skip_depth_ == 0) state_ = state::tensor_object;
+        if (skip_end()) state_ = state::tensor_object;
         return true;
     }
 
@@ -280,7 +251,7 @@ private:
             state_ = state::offsets_value;
         } else {
             // Unknown fields are ignored, as the reference does (their nesting still counts).
-            skip_depth_ = 0;
+            start_skip();
             state_ = state::skipping;
             return true;
         }
@@ -314,95 +285,98 @@ private:
         return fail(code, "tensor " + quote(name_of_current()) + ": field \"" + field + "\" " + what);
     }
 
-    bool fail(errc code, std::string message) {
-        if (!failed_) {
-            failed_ = true;
-            failure_code_ = code;
-            failure_ = std::move(message);
-        }
-        return false;
-    }
-
-    // Duplicate names, then the reference's offset walk in (begin, end) order, then the
-    // coverage check; finally the table is stored in file order with a name index.
+    // Duplicate keys and names, then the reference's offset walk in (begin, end) order, then
+    // the coverage check; the table ends up in offset order with a name index.
     static void finish(header_table& t) {
-        auto& entries = t.entries_;
-        const std::size_t n = entries.size();
-        if (n > UINT32_MAX) throw_error(errc::invalid_header, "too many tensors in header");
-
-        if (t.metadata_) {
-            std::size_t dup = t.metadata_->build_index();
-            if (dup != t.metadata_->size())
-                throw_error(errc::duplicate_metadata_key,
-                            "duplicate metadata key " + quote((t.metadata_->begin() + static_cast<std::ptrdiff_t>(dup))->first));
-        }
-
-        auto name_of = [&t](const table_entry& e) { return std::string_view(t.names_.data() + e.name_offset, e.name_size); };
+        if (t.entries_.size() > UINT32_MAX) throw_error(errc::invalid_header, "too many tensors in header");
+        check_metadata_keys(t);
         auto by_offsets = [](const table_entry& a, const table_entry& b) {
             return a.begin != b.begin ? a.begin < b.begin : a.end < b.end;
         };
         // Writers emit tensors in offset order, so sorting is usually skipped.
-        if (!std::is_sorted(entries.begin(), entries.end(), by_offsets))
-            std::stable_sort(entries.begin(), entries.end(), by_offsets);
+        if (!std::is_sorted(t.entries_.begin(), t.entries_.end(), by_offsets))
+            std::stable_sort(t.entries_.begin(), t.entries_.end(), by_offsets);
+        index_names(t);
+        std::uint64_t pos = 0;
+        for (const auto& e : t.entries_) pos = check_entry(t, e, pos);
+        check_coverage(pos, t.data_size_);
+    }
 
+    static void check_metadata_keys(header_table& t) {
+        if (!t.metadata_) return;
+        const std::size_t dup = t.metadata_->build_index();
+        if (dup != t.metadata_->size())
+            throw_error(errc::duplicate_metadata_key,
+                        "duplicate metadata key " + quote((t.metadata_->begin() + static_cast<std::ptrdiff_t>(dup))->first));
+    }
+
+    static std::string_view name_of(const header_table& t, const table_entry& e) {
+        return {t.names_.data() + e.name_offset, e.name_size};
+    }
+
+    // The name index (by_name_), refusing duplicate names.
+    static void index_names(header_table& t) {
+        const auto& entries = t.entries_;
+        const std::size_t n = entries.size();
         std::vector<std::uint32_t>& order = t.by_name_;
         order.resize(n);
         std::iota(order.begin(), order.end(), 0u);
-        auto by_name = [&](std::uint32_t a, std::uint32_t b) { return name_of(entries[a]) < name_of(entries[b]); };
+        auto name = [&](std::uint32_t i) { return name_of(t, entries[i]); };
         // One comparison per neighbour pair: strictly increasing means sorted and unique,
         // which is the usual case (writers emit names in order); otherwise sort, then look
         // for equal neighbours.
         auto first_not_increasing = [&] {
             for (std::size_t i = 1; i < n; ++i)
-                if (name_of(entries[order[i - 1]]).compare(name_of(entries[order[i]])) >= 0) return i;
+                if (name(order[i - 1]).compare(name(order[i])) >= 0) return i;
             return n;
         };
-        if (first_not_increasing() != n) {
-            std::sort(order.begin(), order.end(), by_name);
-            const std::size_t at = first_not_increasing();
-            if (at != n) throw_error(errc::duplicate_tensor, "duplicate tensor name " + quote(name_of(entries[order[at]])));
-        }
+        if (first_not_increasing() == n) return;
+        std::sort(order.begin(), order.end(), [&](std::uint32_t a, std::uint32_t b) { return name(a) < name(b); });
+        const std::size_t at = first_not_increasing();
+        if (at != n) throw_error(errc::duplicate_tensor, "duplicate tensor name " + quote(name(order[at])));
+    }
 
-        std::uint64_t pos = 0;
-        for (const auto& e : entries) {
-            auto name = [&] { return quote(name_of(e)); };  // only built for an error message
-            if (e.begin != pos || e.end < e.begin)
-                throw_error(errc::invalid_offsets, "invalid offset for tensor " + name() + ": data_offsets [" +
-                                                       std::to_string(e.begin) + ", " + std::to_string(e.end) +
-                                                       "], expected it to begin at " + std::to_string(pos));
-            span<const std::uint64_t> shape(t.dims_.data() + e.dims_offset, e.rank());
-            std::uint64_t bytes = 0;
-            switch (checked_byte_size(e.dtype(), shape, bytes)) {
-                case size_status::ok: break;
-                case size_status::overflow:
-                    throw_error(errc::shape_overflow, "overflow computing buffer size for tensor " + name() + " from shape " +
-                                                          shape_to_string(shape) + " and dtype " + std::string(to_string(e.dtype())));
-                case size_status::not_whole_bytes:
-                    throw_error(errc::misaligned_sub_byte, "tensor " + name() + ": shape " + shape_to_string(shape) + " of dtype " +
-                                                               std::string(to_string(e.dtype())) + " is not a whole number of bytes");
-            }
-            if (e.end - e.begin != bytes)
-                throw_error(errc::size_mismatch, "invalid shape, data type, or offset for tensor " + name() + ": shape " +
-                                                     shape_to_string(shape) + " of dtype " + std::string(to_string(e.dtype())) +
-                                                     " needs " + std::to_string(bytes) + " bytes, data_offsets [" +
-                                                     std::to_string(e.begin) + ", " + std::to_string(e.end) + "] hold " +
-                                                     std::to_string(e.end - e.begin));
-            pos = e.end;
+    // One step of the reference's walk: e must begin at pos and hold exactly what its dtype
+    // and shape need. Returns where the next tensor must begin.
+    static std::uint64_t check_entry(const header_table& t, const table_entry& e, std::uint64_t pos) {
+        auto name = [&] { return quote(name_of(t, e)); };  // only built for an error message
+        if (e.begin != pos || e.end < e.begin)
+            throw_error(errc::invalid_offsets, "invalid offset for tensor " + name() + ": data_offsets [" +
+                                                   std::to_string(e.begin) + ", " + std::to_string(e.end) +
+                                                   "], expected it to begin at " + std::to_string(pos));
+        span<const std::uint64_t> shape(t.dims_.data() + e.dims_offset, e.rank());
+        auto type = [&] { return std::string(to_string(e.dtype())); };
+        std::uint64_t bytes = 0;
+        switch (checked_byte_size(e.dtype(), shape, bytes)) {
+            case size_status::ok: break;
+            case size_status::overflow:
+                throw_error(errc::shape_overflow, "overflow computing buffer size for tensor " + name() + " from shape " +
+                                                      shape_to_string(shape) + " and dtype " + type());
+            case size_status::not_whole_bytes:
+                throw_error(errc::misaligned_sub_byte, "tensor " + name() + ": shape " + shape_to_string(shape) + " of dtype " +
+                                                           type() + " is not a whole number of bytes");
         }
-        if (pos > t.data_size_)
-            throw_error(errc::incomplete_coverage, "file is truncated: " + std::to_string(pos - t.data_size_) +
+        if (e.end - e.begin != bytes)
+            throw_error(errc::size_mismatch, "invalid shape, data type, or offset for tensor " + name() + ": shape " +
+                                                 shape_to_string(shape) + " of dtype " + type() + " needs " +
+                                                 std::to_string(bytes) + " bytes, data_offsets [" + std::to_string(e.begin) +
+                                                 ", " + std::to_string(e.end) + "] hold " + std::to_string(e.end - e.begin));
+        return e.end;
+    }
+
+    static void check_coverage(std::uint64_t pos, std::uint64_t data_size) {
+        if (pos > data_size)
+            throw_error(errc::incomplete_coverage, "file is truncated: " + std::to_string(pos - data_size) +
                                                        " bytes missing (the tensors need a " + std::to_string(pos) +
-                                                       "-byte data section, the file has " + std::to_string(t.data_size_) + ")");
-        if (pos != t.data_size_)
+                                                       "-byte data section, the file has " + std::to_string(data_size) + ")");
+        if (pos != data_size)
             throw_error(errc::incomplete_coverage, "incomplete metadata, file not fully covered: tensors cover " +
-                                                       std::to_string(pos) + " bytes of a " + std::to_string(t.data_size_) +
+                                                       std::to_string(pos) + " bytes of a " + std::to_string(data_size) +
                                                        "-byte data section");
     }
 
     header_table& table_;
     state state_ = state::top_value;
-    std::size_t depth_ = 0;
-    std::size_t skip_depth_ = 0;
     bool metadata_seen_ = false;
     std::string metadata_key_;
 
@@ -413,10 +387,6 @@ private:
     std::size_t rank_ = 0;
     std::uint64_t offsets_[2] = {0, 0};
     std::size_t offsets_seen_ = 0;
-
-    bool failed_ = false;
-    errc failure_code_ = errc::ok;
-    std::string failure_;
 };
 
 } // namespace safetensors::detail

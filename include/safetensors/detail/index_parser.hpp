@@ -16,7 +16,7 @@
 #include "../error.hpp"
 #include "../header_table.hpp"  // max_json_depth: the index gets the header's nesting limit
 #include "../index_table.hpp"
-#include "utf8.hpp"
+#include "sax_builder.hpp"
 
 namespace safetensors::detail {
 
@@ -39,8 +39,8 @@ inline const char* unsafe_shard_name_reason(std::string_view name) noexcept {
 // Builds an index_table from nlohmann's SAX events in one pass: the weight_map goes straight
 // into compact vectors (no DOM for what can be millions of entries); only "metadata" (small in
 // practice) is built as a DOM, since callers want it as JSON. Every callback returns false to
-// stop at the first problem, which is kept and thrown once nlohmann returns.
-class index_builder {
+// stop at the first problem (sax_builder keeps it and throws it once nlohmann returns).
+class index_builder : public sax_builder {
 public:
     using json = nlohmann::json;
 
@@ -48,14 +48,10 @@ public:
         if (text.size() > max_index_size)
             throw_error(errc::invalid_index, where + " is too large: " + std::to_string(text.size()) +
                                                  " bytes, the limit is " + std::to_string(max_index_size));
-        check_bytes(text, where);
         index_table table;
-        table.raw_.assign(text.data(), text.size());
         index_builder builder(table, where);
-        const char* first = text.data();
-        const bool ok = json::sax_parse(first, first + text.size(), &builder, json::input_format_t::json,
-                                        /*strict=*/true, /*ignore_comments=*/false);
-        if (!ok || builder.failed_) throw_error(builder.failure_code_, builder.failure_);
+        table.raw_.assign(text.data(), text.size());
+        parse(text, builder);
         builder.finish();
         return table;
     }
@@ -85,7 +81,7 @@ public:
                 state_ = state::metadata_tree;
                 return true;
             case state::metadata_tree: return open_container(json::object());
-            case state::skipping: ++skip_depth_; return true;
+            case state::skipping: skip_start(); return true;
             default: return unexpected("an object");
         }
     }
@@ -101,7 +97,7 @@ public:
                     return true;
                 }
                 // Unknown top-level keys are ignored (their nesting still counts).
-                skip_depth_ = 0;
+                start_skip();
                 state_ = state::skipping;
                 return true;
             case state::map_object:
@@ -118,7 +114,7 @@ public:
     }
 
     bool end_object() {
-        --depth_;
+        leave();
         switch (state_) {
             case state::top_object: state_ = state::done; return true;
             case state::map_object: state_ = state::top_object; return true;
@@ -132,27 +128,18 @@ public:
         if (!enter()) return false;
         switch (state_) {
             case state::metadata_tree: return open_container(json::array());
-            case state::skipping: ++skip_depth_; return true;
+            case state::skipping: skip_start(); return true;
             default: return unexpected("an array");
         }
     }
 
     bool end_array() {
-        --depth_;
+        leave();
         switch (state_) {
             case state::metadata_tree: return close_container();
             case state::skipping: return leave_skipped();
             default: return true;
         }
-    }
-
-    bool parse_error(std::size_t position, const std::string&, const nlohmann::detail::exception& e) {
-        if (failed_) return false;  // our own stop, reported already
-        std::string what = e.what();
-        // Drop nlohmann's "[json.exception.parse_error.101] " prefix; keep its explanation.
-        const auto close = what.find("] ");
-        if (close != std::string::npos) what.erase(0, close + 2);
-        return fail(errc::invalid_index, "invalid JSON in " + where_ + " at byte " + std::to_string(position) + ": " + what);
     }
 
 private:
@@ -163,25 +150,9 @@ private:
         skipping,
     };
 
-    index_builder(index_table& table, const std::string& where) : table_(table), where_(where) {}
-
-    // Bytes nlohmann would misread (a raw NUL ends its input, a BOM is skipped); UTF-8 first.
-    static void check_bytes(std::string_view text, const std::string& where) {
-        const auto* bytes = reinterpret_cast<const unsigned char*>(text.data());
-        const header_bytes_scan scan = scan_header_bytes(bytes, text.size());
-        if (scan.invalid_utf8 != text.size())
-            throw_error(errc::invalid_index, "invalid UTF-8 in " + where + " at byte " + std::to_string(scan.invalid_utf8));
-        if (scan.first_nul != text.size())
-            throw_error(errc::invalid_index, "invalid JSON in " + where + ": NUL byte at byte " + std::to_string(scan.first_nul));
-        if (text.size() >= 3 && bytes[0] == 0xEF && bytes[1] == 0xBB && bytes[2] == 0xBF)
-            throw_error(errc::invalid_index, "invalid JSON in " + where + ": byte order mark at byte 0");
-    }
-
-    bool enter() {
-        if (++depth_ > max_json_depth)
-            return fail(errc::invalid_index, where_ + " nests deeper than " + std::to_string(max_json_depth) + " levels");
-        return true;
-    }
+    index_builder(index_table& table, const std::string& where)
+        : sax_builder({where, where, errc::invalid_index, errc::invalid_index, errc::invalid_index}),
+          table_(table), where_(where) {}
 
     // A scalar: kept inside "metadata", skipped inside unknown keys, an error elsewhere.
     bool value(json v, const std::string& shown) {
@@ -194,7 +165,7 @@ private:
                 return unexpected(shown);
             case state::metadata_tree: return insert(std::move(v)) != nullptr;
             case state::skipping:
-                if (skip_depth_ == 0) state_ = state::top_object;  // a skipped scalar
+                if (skip_scalar()) state_ = state::top_object;  // a skipped scalar
                 return true;
             default: return unexpected(shown);
         }
@@ -235,7 +206,7 @@ private:
         return true;
     }
     bool leave_skipped() {
-        if (--skip_depth_ == 0) state_ = state::top_object;
+        if (skip_end()) state_ = state::top_object;
         return true;
     }
 
@@ -308,30 +279,15 @@ private:
         return text;
     }
 
-    bool fail(errc code, std::string message) {
-        if (!failed_) {
-            failed_ = true;
-            failure_code_ = code;
-            failure_ = std::move(message);
-        }
-        return false;
-    }
-
     index_table& table_;
     const std::string& where_;
     state state_ = state::top_value;
-    std::size_t depth_ = 0;
-    std::size_t skip_depth_ = 0;
     bool map_seen_ = false;
     bool metadata_seen_ = false;
     std::string current_;                         // the tensor whose shard comes next
     std::map<std::string, std::uint32_t, std::less<>> shard_ids_;
     std::vector<json*> stack_;                    // open containers inside "metadata"
     std::string pending_key_;
-
-    bool failed_ = false;
-    errc failure_code_ = errc::ok;
-    std::string failure_;
 };
 
 } // namespace safetensors::detail
