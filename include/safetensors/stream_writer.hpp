@@ -20,7 +20,6 @@
 #include "detail/staging_buffer.hpp"
 #include "detail/write_plan.hpp"
 #include "error.hpp"
-#include "dtype.hpp"
 #include "header_table.hpp"
 #include "metadata.hpp"
 #include "span.hpp"
@@ -29,18 +28,15 @@
 
 namespace safetensors {
 
-// A tensor declared to a stream_writer before its bytes exist.
-struct tensor_decl {
-    std::string name;
-    safetensors::dtype dtype = safetensors::dtype::F32;
-    std::vector<std::uint64_t> shape;
-};
-
 // Writes a file whose tensors are declared up front and whose bytes arrive later, in chunks
 // of any size, so files larger than memory can be written: memory use is the header plus a
 // 1 MiB staging buffer. The writer plans the layout at construction (every validation error
 // is thrown there, before any output) and says, through tensor(i), which tensor it wants at
 // each position of the file.
+//
+// Tensors are declared as tensor_refs without bytes, e.g. {"embedding", dtype::F32, {2, 2}}.
+// Only their names, dtypes and shapes are used: sizes come from dtype and shape, and any bytes
+// a tensor_ref carries are ignored (they are supplied through write()).
 //
 // To a path (seekable): the tensors' bytes may arrive in any order, even interleaved; each
 // goes to its planned offset in the temporary file. commit() checks that every tensor is
@@ -63,13 +59,13 @@ public:
 private:
     // Heap-allocated, so the string_views and spans handed out stay valid when the writer moves.
     struct state {
-        state(std::vector<tensor_decl> tensors, const metadata_map* metadata, const write_options& options)
+        state(std::vector<tensor_ref> tensors, const metadata_map* metadata, const write_options& options)
             : decls(std::move(tensors)), sync(options.sync) {
             plan = detail::make_plan(
                 decls.size(),
                 [this](std::size_t i) {
-                    const tensor_decl& d = decls[i];
-                    return detail::tensor_spec{d.name, d.dtype, d.shape, false, 0, nullptr};
+                    const tensor_ref& d = decls[i];
+                    return detail::tensor_spec{d.name(), d.dtype(), d.shape(), false, 0, nullptr};
                 },
                 metadata, options);
             written.assign(decls.size(), 0);
@@ -104,7 +100,7 @@ private:
             while (next < plan.order.size() && written[next] == plan.size[plan.order[next]]) ++next;
         }
 
-        std::vector<tensor_decl> decls;  // as declared (input order)
+        std::vector<tensor_ref> decls;  // as declared (input order)
         detail::write_plan plan;
         std::vector<std::uint64_t> written;  // by file-order index
         std::vector<std::size_t> position;   // input index -> file-order index
@@ -119,7 +115,7 @@ private:
 
 public:
 
-    stream_writer(const std::string& path, std::vector<tensor_decl> tensors, metadata_ref metadata = {},
+    stream_writer(const std::string& path, std::vector<tensor_ref> tensors, metadata_ref metadata = {},
                   const write_options& options = {})
         : state_(detail::about_path(path, [&] { return std::make_unique<state>(std::move(tensors), metadata.get(), options); })) {
         detail::about_path(path, [&] {
@@ -127,7 +123,7 @@ public:
             state_->put(0, state_->plan.head.data(), state_->plan.head.size());
         });
     }
-    stream_writer(sink_function sink, std::vector<tensor_decl> tensors, metadata_ref metadata = {},
+    stream_writer(sink_function sink, std::vector<tensor_ref> tensors, metadata_ref metadata = {},
                   const write_options& options = {})
         : state_(std::make_unique<state>(std::move(tensors), metadata.get(), options)) {
         if (!sink) detail::throw_error(errc::invalid_argument, "stream_writer: empty sink function");
@@ -149,15 +145,15 @@ public:
     tensor_info tensor(std::size_t index) const {
         check_index(index);
         const std::size_t input = state_->plan.order[index];
-        const tensor_decl& d = state_->decls[input];
-        return {d.name, d.dtype, d.shape, state_->plan.begin[input], state_->plan.begin[input] + state_->plan.size[input]};
+        const tensor_ref& d = state_->decls[input];
+        return {d.name(), d.dtype(), d.shape(), state_->plan.begin[input], state_->plan.begin[input] + state_->plan.size[input]};
     }
     // File-order index of the tensor called name.
     std::optional<std::size_t> find(std::string_view name) const noexcept {
         const auto& by_name = state_->plan.by_name;
         auto it = std::lower_bound(by_name.begin(), by_name.end(), name,
-                                   [this](std::size_t i, std::string_view n) { return state_->decls[i].name < n; });
-        if (it == by_name.end() || state_->decls[*it].name != name) return std::nullopt;
+                                   [this](std::size_t i, std::string_view n) { return state_->decls[i].name() < n; });
+        if (it == by_name.end() || state_->decls[*it].name() != name) return std::nullopt;
         return state_->position[*it];
     }
     // The first tensor, in file order, that still lacks bytes; size() once all are complete.
@@ -180,7 +176,7 @@ public:
         const std::size_t input = s.plan.order[index];
         const std::uint64_t total = s.plan.size[input];
         const std::uint64_t done = s.written[index];
-        const std::string_view name = s.decls[input].name;
+        const std::string_view name = s.decls[input].name();
         if (size > total - done)
             detail::throw_error(errc::stream_error, "tensor " + detail::quote(name) + ": " + std::to_string(size) +
                                                         " bytes given, but only " + std::to_string(total - done) +
@@ -189,7 +185,7 @@ public:
             detail::throw_error(errc::stream_error,
                                 "tensor " + detail::quote(name) + " cannot be written yet: the output is not seekable, " +
                                     "so bytes must come in file order, and tensor " +
-                                    detail::quote(s.decls[s.plan.order[s.next]].name) + " is next");
+                                    detail::quote(s.decls[s.plan.order[s.next]].name()) + " is next");
         if (size == 0) return;
         if (data == nullptr) detail::throw_error(errc::invalid_argument, "stream_writer::write: null data");
         s.put(s.plan.data_offset() + s.plan.begin[input] + done, data, size);
@@ -211,7 +207,7 @@ public:
             for (std::size_t i = s.next; i < size(); ++i)
                 if (s.written[i] != s.plan.size[s.plan.order[i]]) ++incomplete;
             detail::throw_error(errc::stream_error,
-                                "cannot commit: tensor " + detail::quote(s.decls[input].name) + " has " +
+                                "cannot commit: tensor " + detail::quote(s.decls[input].name()) + " has " +
                                     std::to_string(s.written[s.next]) + " of its " + std::to_string(s.plan.size[input]) +
                                     " bytes" +
                                     (incomplete > 1 ? " (" + std::to_string(incomplete) + " tensors are incomplete)" : ""));
@@ -248,7 +244,7 @@ private:
             const auto& by_name = state_->plan.by_name;
             const auto closest = detail::closest_name(name, by_name.size(),
                                                       [this, &by_name](std::size_t k) -> std::string_view {
-                                                          return state_->decls[by_name[k]].name;
+                                                          return state_->decls[by_name[k]].name();
                                                       });
             detail::throw_error(errc::tensor_not_found,
                                 "no tensor named " + detail::quote(name) + " was declared" + detail::did_you_mean(closest));

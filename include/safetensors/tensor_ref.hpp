@@ -1,6 +1,6 @@
-// safetensors-hpp: what a write takes: tensor_ref (one tensor: name, dtype, shape and its
-// bytes) with its shape_ref, tensor_list (the tensors of one save or serialize) and
-// metadata_ref (the header's __metadata__).
+// safetensors-hpp: what a write takes: tensor_ref (one tensor: name, dtype, shape and, except
+// for a stream_writer declaration, its bytes) with its shape_ref, tensor_list (the tensors of
+// one save or serialize) and metadata_ref (the header's __metadata__).
 #pragma once
 
 #include <cstddef>
@@ -49,7 +49,8 @@ private:
 //     F8, bool for BOOL ...): errc::dtype_mismatch otherwise;
 //   - the same without a dtype, which is then deduced from the element type (float -> F32,
 //     std::int64_t and long long -> I64, bool -> BOOL ...);
-//   - std::byte data, or a pointer and a size: raw bytes, not checked (how F4 and F6 are written).
+//   - std::byte data, or a pointer and a size: raw bytes, not checked (how F4 and F6 are written);
+//   - nothing: a declaration, for a stream_writer, whose bytes come later.
 // The byte count is checked against dtype and shape when writing, not here.
 class tensor_ref {
 public:
@@ -57,6 +58,12 @@ public:
         : name_(view.name()), dtype_(view.dtype()), shape_(view.shape()), data_(view.data()),
           size_(view.byte_size()), source_(view.source().get()), source_offset_(view.source_offset()) {}
     tensor_ref(const tensor& t) : name_(t.name()), dtype_(t.dtype()), shape_(t.shape()), data_(t.data()), size_(t.byte_size()) {}
+    // A declaration: no bytes (byte_size() 0, data() null). stream_writer takes only the name,
+    // dtype and shape of its tensors and plans their sizes from dtype and shape; save() and
+    // serialize() check the 0 bytes like any others, so they accept a declaration of an empty
+    // tensor and refuse one with elements ("0 bytes given, but ... needs N").
+    tensor_ref(std::string_view name, safetensors::dtype type, shape_ref shape)
+        : tensor_ref(name, type, std::move(shape), nullptr, 0) {}
     tensor_ref(std::string_view name, safetensors::dtype type, shape_ref shape, const void* data, std::uint64_t size)
         : name_(name), dtype_(type), shape_(std::move(shape)), data_(static_cast<const std::byte*>(data)), size_(size) {}
     tensor_ref(std::string_view name, safetensors::dtype type, shape_ref shape, span<const std::byte> bytes)
@@ -87,7 +94,7 @@ public:
     std::string_view name() const noexcept { return name_; }
     safetensors::dtype dtype() const noexcept { return dtype_; }
     span<const std::uint64_t> shape() const noexcept { return shape_.get(); }
-    // The bytes given (the writer checks them against dtype and shape).
+    // The bytes given (the writer checks them against dtype and shape); 0 for a declaration.
     std::uint64_t byte_size() const noexcept { return size_; }
     const std::byte* data() const noexcept { return data_; }
 
