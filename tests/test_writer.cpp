@@ -792,6 +792,28 @@ TEST_CASE("writer: streaming errors: too many or too few bytes, wrong order on a
     CHECK(error_of([&] { st::stream_writer(st::stream_writer::sink_function{}, {}); }).code == errc::invalid_argument);
 }
 
+TEST_CASE("writer: a tensor_ref without bytes is a declaration") {
+    const st::tensor_ref d("x", dtype::F32, {2, 3});
+    CHECK(d.name() == "x");
+    CHECK(d.dtype() == dtype::F32);
+    CHECK(d.shape() == st::span<const std::uint64_t>(std::vector<std::uint64_t>{2, 3}));
+    CHECK(d.byte_size() == 0);
+    CHECK(d.data() == nullptr);
+    // save() and serialize() check its 0 bytes like any others: fine for an empty tensor only.
+    const auto e = error_of([&] { st::serialize({d}); });
+    CHECK(e.code == errc::invalid_tensor);
+    CHECK(e.message == "tensor \"x\": 0 bytes given, but dtype F32 with shape [2, 3] needs 24");
+    CHECK(st::serialize({{"e", dtype::F32, {0, 2}}}) == st::serialize({{"e", dtype::F32, {0, 2}, std::vector<float>{}}}));
+    // stream_writer takes the name, dtype and shape of any tensor_ref; its bytes come through write().
+    const std::vector<float> values{1, 2, 3, 4, 5, 6};
+    std::vector<std::byte> out;
+    st::stream_writer w([&](const std::byte* p, std::size_t n) { out.insert(out.end(), p, p + n); },
+                        {{"x", dtype::F32, {2, 3}, values}});
+    w.write("x", values.data(), values.size() * sizeof(float));
+    w.commit();
+    CHECK(out == st::serialize({{"x", dtype::F32, {2, 3}, values}}));
+}
+
 TEST_CASE("writer: an exception from the sink aborts the stream") {
     int calls = 0;
     st::stream_writer w(
