@@ -74,7 +74,7 @@ class read_input {
 public:
     read_input() : dir_(make_temp_dir("read")) {
         path_ = (dir_ / "weights.safetensors").string();
-        std::vector<st::tensor_decl> specs;
+        std::vector<st::tensor_ref> specs;
         for (std::size_t i = 0; i < tensor_count; ++i)
             specs.push_back({"model.layers." + std::to_string(i) + ".mlp.up_proj.weight", st::dtype::BF16, {rows, columns}});
         st::stream_writer writer(path_, specs);
@@ -184,7 +184,7 @@ void BM_MemcpyBaseline(benchmark::State& state) {
 class lookup_input {
 public:
     lookup_input() : dir_(make_temp_dir("lookup")) {
-        std::vector<st::tensor_decl> specs;
+        std::vector<st::tensor_ref> specs;
         for (std::size_t i = 0; i < 100000; ++i)
             specs.push_back({"model.layers." + std::to_string(i / 100) + ".block." + std::to_string(i % 100) + ".weight",
                              st::dtype::F32, {4, 4}});
@@ -194,7 +194,7 @@ public:
         for (std::size_t i = 0; i < specs.size(); ++i) writer.write(i, zeros, sizeof zeros);
         writer.commit();
         file_ = std::make_unique<st::file>(st::open(path));
-        for (std::size_t i = 0; i < 1024; ++i) names_.push_back(specs[(i * 7919) % specs.size()].name);
+        for (std::size_t i = 0; i < 1024; ++i) names_.emplace_back(specs[(i * 7919) % specs.size()].name());
     }
     ~lookup_input() {
         file_.reset();

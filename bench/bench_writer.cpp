@@ -242,7 +242,7 @@ void BM_Save(benchmark::State& state) {
 void BM_StreamWriter(benchmark::State& state) {
     const auto& f = fixture();
     const std::string path = f.path("stream.safetensors");
-    std::vector<st::tensor_decl> decls;
+    std::vector<st::tensor_ref> decls;
     for (std::size_t i = 0; i < tensor_count; ++i) decls.push_back({f.names[i], st::dtype::F32, {rows, cols}});
     constexpr std::size_t chunk = std::size_t{1} << 20;
     for (auto _ : state) {

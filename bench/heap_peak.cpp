@@ -70,7 +70,7 @@ int main(int argc, char** argv) {
     const fs::path path = fs::temp_directory_path() / ("safetensors-heap-peak-" + std::to_string(tensors) + ".safetensors");
     std::uint64_t header_size = 0;
     {
-        std::vector<safetensors::tensor_decl> decls;
+        std::vector<safetensors::tensor_ref> decls;
         for (std::uint64_t i = 0; i < tensors; ++i)
             decls.push_back({"model.layers." + std::to_string(i) + ".mlp.gate_proj.weight", safetensors::dtype::F32, {4, 4}});
         safetensors::stream_writer writer(path.string(), std::move(decls));

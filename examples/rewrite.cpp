@@ -249,9 +249,9 @@ int run(int argc, char** argv) {
     const st::file in = st::open(opts.input);
 
     // The tensors to copy: all, or the --only ones (each once, in any order: the writer sorts).
-    std::vector<st::tensor_decl> decls;
+    std::vector<st::tensor_ref> decls;
     auto declare = [&](const st::tensor_view& view) {
-        decls.push_back({std::string(view.name()), view.dtype(), {view.shape().begin(), view.shape().end()}});
+        decls.emplace_back(view.name(), view.dtype(), view.shape());
     };
     if (opts.only.empty()) {
         decls.reserve(in.size());

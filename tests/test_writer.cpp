@@ -563,7 +563,7 @@ TEST_CASE("writer: every validation error, with its code and message, before any
           [&](const std::string& p) { st::save(p, {}, {}, st::write_options{0, true}); });
     check(errc::file_too_large, "the data section would be larger than 2^64 bytes", [&](const std::string& p) {
         // Each tensor alone is fine (2^61 - 1 bytes, 2^64 - 8 bits); nine of them are not.
-        std::vector<st::tensor_decl> decls;
+        std::vector<st::tensor_ref> decls;
         for (char name = 'a'; name < 'j'; ++name) decls.push_back({std::string(1, name), dtype::U8, {(1ull << 61) - 1}});
         st::stream_writer(p, decls);
     });
@@ -625,7 +625,7 @@ TEST_CASE("writer: write_options::alignment pads the header so the data starts a
 namespace {
 
 struct stream_case {
-    std::vector<st::tensor_decl> decls;
+    std::vector<st::tensor_ref> decls;
     std::vector<std::vector<std::byte>> data;  // by declaration
     st::metadata_map metadata;
 
@@ -633,19 +633,19 @@ struct stream_case {
         decls = {{"w", dtype::F32, {3000}}, {"bytes", dtype::U8, {10007}}, {"half", dtype::F16, {2, 4099}},
                  {"empty", dtype::F64, {0, 5}}, {"flag", dtype::BOOL, {1}}, {"big", dtype::I64, {70000}}};
         for (std::size_t i = 0; i < decls.size(); ++i)
-            data.push_back(pattern(static_cast<std::size_t>(st::byte_size(decls[i].dtype, decls[i].shape)),
+            data.push_back(pattern(static_cast<std::size_t>(st::byte_size(decls[i].dtype(), decls[i].shape())),
                                    static_cast<unsigned>(i)));
         metadata.insert("format", "pt");
     }
     std::vector<std::byte> expected() const {
         std::vector<st::tensor_ref> refs;
         for (std::size_t i = 0; i < decls.size(); ++i)
-            refs.emplace_back(decls[i].name, decls[i].dtype, decls[i].shape, data[i]);
+            refs.emplace_back(decls[i].name(), decls[i].dtype(), decls[i].shape(), data[i]);
         return st::serialize(refs, metadata);
     }
     const std::vector<std::byte>& bytes_of(std::string_view name) const {
         for (std::size_t i = 0; i < decls.size(); ++i)
-            if (decls[i].name == name) return data[i];
+            if (decls[i].name() == name) return data[i];
         throw std::runtime_error("no such tensor");
     }
 };
@@ -696,7 +696,7 @@ TEST_CASE("writer: streaming tells the order it wants: tensor(), find(), next(),
     for (std::size_t i = 0; i < w.size(); ++i) order.push_back(w.tensor(i).name);
     CHECK(order == std::vector<std::string_view>{"big", "empty", "w", "half", "bytes", "flag"});
     CHECK(w.tensor(2).dtype == dtype::F32);
-    CHECK(w.tensor(2).shape == st::span<const std::uint64_t>(c.decls[0].shape));
+    CHECK(w.tensor(2).shape == c.decls[0].shape());
     CHECK(w.tensor(1).begin == 560000);
     CHECK(w.tensor(1).byte_size() == 0);
     CHECK(w.find("half") == std::optional<std::size_t>(3));
@@ -733,7 +733,7 @@ TEST_CASE("writer: a seekable file takes tensors in any order, even interleaved"
             for (std::size_t i = 0; i < c.decls.size(); ++i) {
                 const std::size_t n = std::min<std::size_t>(7, c.data[i].size() - done[i]);
                 if (n == 0) continue;
-                w.write(c.decls[i].name, c.data[i].data() + done[i], n);
+                w.write(c.decls[i].name(), c.data[i].data() + done[i], n);
                 done[i] += n;
                 progress = true;
             }
@@ -790,6 +790,28 @@ TEST_CASE("writer: streaming errors: too many or too few bytes, wrong order on a
     CHECK(error_of([&] { w.commit(); }).message == "stream_writer was moved from");  // NOLINT(bugprone-use-after-move)
 
     CHECK(error_of([&] { st::stream_writer(st::stream_writer::sink_function{}, {}); }).code == errc::invalid_argument);
+}
+
+TEST_CASE("writer: a tensor_ref without bytes is a declaration") {
+    const st::tensor_ref d("x", dtype::F32, {2, 3});
+    CHECK(d.name() == "x");
+    CHECK(d.dtype() == dtype::F32);
+    CHECK(d.shape() == st::span<const std::uint64_t>(std::vector<std::uint64_t>{2, 3}));
+    CHECK(d.byte_size() == 0);
+    CHECK(d.data() == nullptr);
+    // save() and serialize() check its 0 bytes like any others: fine for an empty tensor only.
+    const auto e = error_of([&] { st::serialize({d}); });
+    CHECK(e.code == errc::invalid_tensor);
+    CHECK(e.message == "tensor \"x\": 0 bytes given, but dtype F32 with shape [2, 3] needs 24");
+    CHECK(st::serialize({{"e", dtype::F32, {0, 2}}}) == st::serialize({{"e", dtype::F32, {0, 2}, std::vector<float>{}}}));
+    // stream_writer takes the name, dtype and shape of any tensor_ref; its bytes come through write().
+    const std::vector<float> values{1, 2, 3, 4, 5, 6};
+    std::vector<std::byte> out;
+    st::stream_writer w([&](const std::byte* p, std::size_t n) { out.insert(out.end(), p, p + n); },
+                        {{"x", dtype::F32, {2, 3}, values}});
+    w.write("x", values.data(), values.size() * sizeof(float));
+    w.commit();
+    CHECK(out == st::serialize({{"x", dtype::F32, {2, 3}, values}}));
 }
 
 TEST_CASE("writer: an exception from the sink aborts the stream") {
@@ -1011,7 +1033,7 @@ TEST_CASE("writer: keep_in_cache = false writes the same bytes and leaves little
 
     // Streaming, out of order (last tensor first), in 3 MiB chunks.
     {
-        std::vector<st::tensor_decl> decls;
+        std::vector<st::tensor_ref> decls;
         for (unsigned i = 0; i < 4; ++i) decls.push_back({names[i], dtype::U8, {tensor_size}});
         st::stream_writer w(path, decls, {}, options);
         for (unsigned i = 4; i-- > 0;)

@@ -38,6 +38,9 @@
 #include "error.hpp"
 #include "index.hpp"
 #include "metadata.hpp"
+#include "span.hpp"
+#include "tensor_ref.hpp"
+#include "write_options.hpp"
 #include "writer.hpp"
 
 namespace safetensors {
@@ -142,8 +145,8 @@ inline std::string index_json(const std::vector<std::pair<std::string, std::stri
 }
 
 namespace detail {
-inline sharded_write_result save_sharded_into(const std::string& folder, const tensor_list& tensors,
-                                              const sharded_write_options& options) {
+// The options' own checks, made before any tensor is looked at.
+inline void check_sharded_options(const sharded_write_options& options) {
     if (const char* reason = detail::unsafe_shard_name_reason(options.prefix))
         detail::throw_error(errc::invalid_argument, "sharded_write_options::prefix " + detail::quote(options.prefix) +
                                                         " is not a plain file name: " + reason);
@@ -158,7 +161,11 @@ inline sharded_write_result save_sharded_into(const std::string& folder, const t
             detail::throw_error(errc::invalid_argument, std::string("sharded_write_options::index_metadata must not set \"") + key +
                                                             "\": it is computed from the tensors");
     }
+}
 
+inline sharded_write_result save_sharded_into(const std::string& folder, const tensor_list& tensors,
+                                              const sharded_write_options& options) {
+    check_sharded_options(options);
     const span<const tensor_ref> refs = tensors.refs();
     const auto plan = plan_shards(tensors, options.max_shard_size);
     const std::size_t count = plan.size();

@@ -51,7 +51,7 @@ inline int fuzz_roundtrip_one(const std::uint8_t* data, std::size_t size) {
     FUZZ_CHECK(serialize(g) == written);
 
     // The streaming writer, fed in file order in odd-sized chunks, writes the same bytes.
-    std::vector<tensor_decl> decls;
+    std::vector<tensor_ref> decls;
     for (const tensor_view& v : f) decls.push_back({std::string(v.name()), v.dtype(), std::vector<std::uint64_t>(v.shape().begin(), v.shape().end())});
     std::vector<std::byte> streamed;
     stream_writer w([&](const std::byte* p, std::size_t n) { streamed.insert(streamed.end(), p, p + n); }, decls,
