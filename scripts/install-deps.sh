@@ -17,6 +17,7 @@ test_packages=(
     wine64                     # stage windows: runs the Windows unit tests
     g++-multilib               # stage m32: 32-bit build and unit tests
     pkg-config                 # pkg-config consumer test
+    universal-ctags            # the structure test: no function in include/ over 60 lines
     libdlpack-dev              # DLPack export tests (dlpack.hpp)
     libopenmpi-dev openmpi-bin # MPI tensor-parallel example and its test
 )
