@@ -20,6 +20,8 @@
 //   open_stream(path, trunc)  an existing device, FIFO or file for writing in order
 //   read_some / write_some    one positional transfer (EINTR retried): count, 0 or -1
 //   read_fully / write_fully  all the bytes, in chunks; the only loops over read/write_some
+//   max_io_chunk              the most one read_some / write_some is asked for (1 GiB)
+//   throw_file_shrank         the short_read error of a file cut after it was opened
 //   flush(f)                  fsync / FlushFileBuffers
 //   close(f)                  closes, reporting a delayed write error
 //   remove(path)              unlink / DeleteFileW, no error
@@ -35,6 +37,10 @@
 //   allocate_pages / free_pages   fresh pages from the kernel (huge pages where possible)
 // Locks
 //   mutex                     lock() / unlock(), also without std::mutex (MinGW win32 threads)
+// Shared by both (os_config.hpp, no OS header): the enums advice and target_kind, and the
+// macros SAFETENSORS_DETAIL_OS_WINDOWS, SAFETENSORS_DETAIL_NO_THREADS (no std::thread) and
+// SAFETENSORS_DETAIL_AVX_STACK_OK. Anything else in os_posix.hpp / os_win32.hpp (throw_errno,
+// windows_errno, utf8_to_wide, ...) is a helper of that file: callers use only the above.
 #pragma once
 
 #include <cstddef>
