@@ -146,13 +146,11 @@ inline unique_pinned make_pinned(std::size_t bytes) {
     const std::size_t size = bytes == 0 ? 1 : bytes;
     void* p = nullptr;
     std::size_t mapped = 0;
-#if defined(SAFETENSORS_DETAIL_HUGE_ALLOC)
-    if (size >= safetensors::detail::huge_alloc_threshold) {
-        safetensors::detail::aligned_bytes b = safetensors::detail::allocate_aligned(size);  // mmap: page aligned
+    if (safetensors::detail::os::has_huge_pages && size >= safetensors::detail::huge_alloc_threshold) {
+        safetensors::detail::aligned_bytes b = safetensors::detail::allocate_aligned(size);  // pages: page aligned
         mapped = b.get_deleter().mapped_length;
         p = b.release();
     }
-#endif
     if (p == nullptr) p = ::operator new(size, std::align_val_t{pinned_deleter::pinned_alignment});
     const cudaError_t status = cudaHostRegister(p, size, cudaHostRegisterPortable);
     if (status != cudaSuccess) {
@@ -374,12 +372,9 @@ private:
     static constexpr std::size_t min_chunk = 4096;  // also the O_DIRECT alignment
     static constexpr std::uint64_t arena_alignment = 256;
 
-#if defined(__linux__)
+    // Where the OS layer has no O_DIRECT, a direct_file never opens and direct_io reads buffered.
     using direct_file = safetensors::detail::direct_file;
     static_assert(direct_file::alignment == min_chunk, "slots must be whole O_DIRECT blocks");
-#else
-    struct direct_file {};  // O_DIRECT is Linux only; elsewhere direct_io reads buffered
-#endif
 
     struct item {
         tensor_view view;
@@ -462,14 +457,10 @@ private:
     }
 
     staging::reader make_reader(const source& src, const direct_file* direct) const {
-#if defined(__linux__)
         if (direct)
             return [direct](std::uint64_t offset, void* destination, std::size_t length) {
                 direct->read_aligned(offset, destination, length);
             };
-#else
-        (void)direct;
-#endif
         return [&src](std::uint64_t offset, void* destination, std::size_t length) {
             src.read_at(offset, destination, length);
         };
@@ -608,13 +599,11 @@ private:
     }
 
     opened open_for_load(const std::string& path) const {
-#if defined(__linux__)
-        if (options_.direct_io) {
+        if (safetensors::detail::os::has_direct_io && options_.direct_io) {
             auto direct = std::make_shared<const direct_file>(path);
             if (direct->is_open())
                 return {file::from_source(std::make_shared<safetensors::detail::direct_source>(direct)), direct};
         }
-#endif
         return {safetensors::open(path), nullptr};
     }
 

@@ -33,13 +33,10 @@
 
 #include <nlohmann/json.hpp>
 
-#if !defined(_WIN32)
-#include <mutex>
-#endif
-
 #include "detail/checked.hpp"
 #include "detail/closest_name.hpp"
 #include "detail/index_paths.hpp"
+#include "detail/os.hpp"
 #include "detail/table_names.hpp"
 #include "detail/tensor_iterator.hpp"
 #include "error.hpp"
@@ -58,18 +55,7 @@ namespace safetensors {
 namespace detail {
 
 // A plain mutex: std::mutex does not exist with MinGW's win32 thread model.
-#if defined(_WIN32)
-class shard_mutex {
-public:
-    void lock() noexcept { ::AcquireSRWLockExclusive(&lock_); }
-    void unlock() noexcept { ::ReleaseSRWLockExclusive(&lock_); }
-
-private:
-    SRWLOCK lock_ = SRWLOCK_INIT;
-};
-#else
-using shard_mutex = std::mutex;
-#endif
+using shard_mutex = os::mutex;
 
 // std::lock_guard needs gthreads with MinGW too; this is all it has to do.
 class shard_lock {

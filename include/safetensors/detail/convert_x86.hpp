@@ -11,8 +11,10 @@
 // takes) to the scalar kernel, so the two agree bit for bit by construction of the tests.
 #pragma once
 
+#include "os_config.hpp"  // SAFETENSORS_DETAIL_AVX_STACK_OK
+
 #if !defined(SAFETENSORS_NO_SIMD) && (defined(__GNUC__) || defined(__clang__)) && \
-    (defined(__x86_64__) || defined(__i386__)) && !defined(_WIN32)
+    (defined(__x86_64__) || defined(__i386__)) && SAFETENSORS_DETAIL_AVX_STACK_OK
 #define SAFETENSORS_DETAIL_CONVERT_X86 1
 #else
 #define SAFETENSORS_DETAIL_CONVERT_X86 0

@@ -6,23 +6,12 @@
 #include <cstring>
 #include <string>
 
-#include "../source.hpp"  // platform headers, utf8_to_wide
-
-#if !defined(_WIN32)
-#include <cerrno>
-#include <sys/stat.h>
-#include <sys/types.h>
-#endif
+#include "../error.hpp"
+#include "os.hpp"
 
 namespace safetensors::detail {
 
-inline bool is_separator(char c) noexcept {
-#if defined(_WIN32)
-    return c == '/' || c == '\\';
-#else
-    return c == '/';
-#endif
-}
+inline bool is_separator(char c) noexcept { return os::is_separator(c); }
 
 // The folder part of path with its trailing separator ("" for a bare file name). Purely
 // textual on purpose: no canonicalization, so a symlinked index (the Hugging Face cache's
@@ -40,24 +29,9 @@ inline std::string as_folder(const std::string& folder) {
 }
 
 // Whether path names a folder (following symbolic links); false when it does not exist.
-inline bool is_directory(const std::string& path) {
-#if defined(_WIN32)
-    const DWORD attributes = ::GetFileAttributesW(utf8_to_wide(path).c_str());
-    return attributes != INVALID_FILE_ATTRIBUTES && (attributes & FILE_ATTRIBUTE_DIRECTORY) != 0;
-#else
-    struct stat st {};
-    return ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
-#endif
-}
+inline bool is_directory(const std::string& path) { return os::is_directory(path); }
 
-inline bool exists(const std::string& path) {
-#if defined(_WIN32)
-    return ::GetFileAttributesW(utf8_to_wide(path).c_str()) != INVALID_FILE_ATTRIBUTES;
-#else
-    struct stat st {};
-    return ::stat(path.c_str(), &st) == 0;
-#endif
-}
+inline bool exists(const std::string& path) { return os::exists(path); }
 
 // Creates folder and its missing parents (mkdir -p; new folders get 0777 & ~umask). A folder
 // that exists is fine; anything else in the way is an error naming the path.
@@ -65,17 +39,7 @@ inline void make_folders(const std::string& folder) {
     for (std::size_t end = 1; end <= folder.size(); ++end) {
         if (end != folder.size() && !is_separator(folder[end])) continue;
         if (is_separator(folder[end - 1])) continue;  // "//", or a root "/"
-        const std::string part = folder.substr(0, end);
-#if defined(_WIN32)
-        if (part.size() == 2 && part[1] == ':') continue;  // a drive, "C:"
-        if (::CreateDirectoryW(utf8_to_wide(part).c_str(), nullptr) || is_directory(part)) continue;
-        if (!exists(part)) throw_last_error("cannot create the folder", part);
-#else
-        if (::mkdir(part.c_str(), 0777) == 0) continue;
-        const int err = errno;
-        if (err == EEXIST && is_directory(part)) continue;
-        if (err != EEXIST) throw_errno(err, "cannot create the folder", part);
-#endif
+        if (os::make_folder(folder.substr(0, end))) continue;
         // Something other than a folder is in the way.
         throw_error(errc::file_not_found, "cannot create the folder " + quote(folder) + ": " + std::strerror(ENOTDIR),
                     folder, errno_code(ENOTDIR));

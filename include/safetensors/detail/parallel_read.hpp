@@ -10,10 +10,12 @@
 #include <cstdint>
 #include <exception>
 #include <system_error>
-#if !(defined(__MINGW32__) && !defined(_GLIBCXX_HAS_GTHREADS))
+#include <vector>
+
+#include "os_config.hpp"  // SAFETENSORS_DETAIL_NO_THREADS
+#if !defined(SAFETENSORS_DETAIL_NO_THREADS)
 #include <thread>
 #endif
-#include <vector>
 
 namespace safetensors::detail {
 
@@ -22,11 +24,6 @@ struct read_job {
     std::byte* destination;
     std::size_t length;
 };
-
-// MinGW's win32 thread model (GCC before 13) has no std::thread: read serially there.
-#if defined(__MINGW32__) && !defined(_GLIBCXX_HAS_GTHREADS)
-#define SAFETENSORS_DETAIL_NO_THREADS 1
-#endif
 
 // Threads worth starting for total_bytes: below 64 MiB a thread costs more than it saves.
 inline unsigned read_threads_for(std::uint64_t total_bytes, unsigned requested) {
