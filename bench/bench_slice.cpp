@@ -3,7 +3,7 @@
 //   BM_SliceContiguous      rows [2048, 6144) of an F16 [8192, 16384] tensor (256 MiB): one
 //                           128 MiB run, so copy_to is a single memcpy   (target >= 0.9x)
 //   BM_SliceMemcpyBaseline  memcpy of those 128 MiB
-//   BM_SliceShard           shard(-1, 3, 8) of the same tensor: 1/8 of the columns, [8192, 2048],
+//   BM_SliceShard           split(-1, 3, 8) of the same tensor: 1/8 of the columns, [8192, 2048],
 //                           32 MiB in 8192 runs of 4 KiB                   (target >= 0.5x)
 //   BM_SliceShardMemcpyBaseline  memcpy of 32 MiB
 //   BM_SliceOneByteRuns     "::2" of a U8 [16 Mi] tensor: the worst case, 8 Mi runs of 1 byte
@@ -103,7 +103,7 @@ void finish(benchmark::State& state, std::uint64_t bytes) {
 }
 
 st::tensor_slice contiguous_slice() { return input().weight().slice({st::range(2048, 6144)}); }
-st::tensor_slice shard_slice() { return input().weight().shard(-1, 3, 8); }
+st::tensor_slice shard_slice() { return input().weight().split(-1, 3, 8); }
 
 void BM_SliceContiguous(benchmark::State& state) {
     const std::uint64_t size = contiguous_slice().byte_size();

@@ -51,7 +51,7 @@ PAIRS: List[Pair] = [
          "copy_to() of a contiguous 128 MiB slice vs memcpy of the same bytes; "
          "ratio = slice throughput / memcpy throughput", speed=True),
     Pair("BM_SliceShard", "BM_SliceShardMemcpyBaseline", 0.5,
-         "copy_to() of shard(-1, 3, 8), 32 MiB in 4 KiB runs, vs one memcpy of 32 MiB; "
+         "copy_to() of split(-1, 3, 8), 32 MiB in 4 KiB runs, vs one memcpy of 32 MiB; "
          "ratio = slice throughput / memcpy throughput", speed=True),
     Pair("BM_Save", "BM_WriteLoop", 0.9,
          "save() of a 1 GiB file of 64 tensors vs a plain write() loop of the same bytes to the "

@@ -18,7 +18,7 @@
 // memory and written only once everything has succeeded, so on any error standard output
 // stays empty and standard error holds exactly one line, "error: <message>" (exit status 1).
 #include <safetensors/safetensors.hpp>
-#include <safetensors/index.hpp>
+#include <safetensors/sharded.hpp>
 
 #include <nlohmann/json.hpp>
 

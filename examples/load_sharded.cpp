@@ -1,13 +1,13 @@
 // example-load-sharded: open a sharded checkpoint (a folder holding model.safetensors.index.json,
 // or the index itself) as one collection, list its tensors and shards, read a few values, and
-// take this rank's tensor-parallel shard of one weight.
+// take this rank's tensor-parallel part of one weight.
 //
 //   example-load-sharded [FOLDER-OR-INDEX [NAME]]
 //
 // Defaults to the bundled fixture tests/data/reference/model/gpt2_tiny_sharded (run it from
 // the repository root) and its token embedding, transformer.wte.weight.
 #include <safetensors/safetensors.hpp>
-#include <safetensors/index.hpp>
+#include <safetensors/sharded.hpp>
 
 #include <cstdio>
 #include <exception>
@@ -41,7 +41,7 @@ int main(int argc, char** argv) {
 
         // Views of a sharded checkpoint slice like any other: rank 1 of 4 along dimension 0.
         const st::tensor_view weight = model.tensor(name);
-        const st::tensor part = weight.shard(0, 1, 4).to_tensor();
+        const st::tensor part = weight.split(0, 1, 4).to_tensor();
         std::printf("rank 1 of 4 of %s: %llu of %llu bytes, shape [", name.c_str(),
                     static_cast<unsigned long long>(part.byte_size()), static_cast<unsigned long long>(weight.byte_size()));
         for (std::size_t d = 0; d < part.rank(); ++d) std::printf(d ? ", %llu" : "%llu", static_cast<unsigned long long>(part.shape()[d]));

@@ -9,7 +9,7 @@
 // (transformers' "40KB"). Tensors are split in the order of IN's file; transformers walks the
 // model's state_dict order instead, so the split can differ from its own.
 #include <safetensors/safetensors.hpp>
-#include <safetensors/index.hpp>
+#include <safetensors/sharded.hpp>
 #include <safetensors/sharded_writer.hpp>
 
 #include <cstdio>

@@ -1,10 +1,10 @@
-// example-tensor-parallel: give each tensor-parallel rank its shard of every weight.
+// example-tensor-parallel: give each tensor-parallel rank its part of every weight.
 //
 // A tensor-parallel loader runs once per rank (one process per GPU); each reads only its part
-// of each weight: tensor_view::shard(dim, rank, world_size) is that part, split the way
+// of each weight: tensor_view::split(dim, rank, world_size) is that part, split the way
 // vLLM and Megatron-LM split (equal parts when the size divides; otherwise the first
 // size % world_size ranks get one row more, as DeepSpeed does). Here all ranks run in one
-// process, one after the other: each gets owned copies of its shards, then the shards are
+// process, one after the other: each gets owned copies of its parts, then the parts are
 // put back together and compared with the file's tensors byte for byte.
 //
 // Every tensor is split along one dimension (--dim, default 0; negative counts from the end).
@@ -46,20 +46,20 @@ std::optional<std::size_t> split_axis(const st::tensor_view& view, long long dim
     return static_cast<std::size_t>(dim < 0 ? dim + rank : dim);
 }
 
-// What one rank holds: its shard of each tensor, owned.
+// What one rank holds: its part of each tensor, owned.
 using rank_weights = std::map<std::string, st::tensor, std::less<>>;
 
 rank_weights load_rank(const st::file& f, long long dim, std::uint64_t rank, std::uint64_t world) {
     rank_weights out;
     for (const st::tensor_view& view : f) {
         const auto axis = split_axis(view, dim);
-        st::tensor_slice part = axis ? view.shard(static_cast<std::int64_t>(*axis), rank, world) : view.slice(st::index_spec{});
+        st::tensor_slice part = axis ? view.split(static_cast<std::int64_t>(*axis), rank, world) : view.slice(st::slice_spec{});
         out.emplace(std::string(view.name()), part.to_tensor());
     }
     return out;
 }
 
-// Puts the shards of one tensor back together along axis and compares with the file.
+// Puts the parts of one tensor back together along axis and compares with the file.
 void check_reassembly(const st::tensor_view& view, const std::vector<rank_weights>& ranks, long long dim) {
     const auto axis = split_axis(view, dim);
     std::vector<unsigned char> rebuilt(static_cast<std::size_t>(view.byte_size()));
@@ -70,7 +70,7 @@ void check_reassembly(const st::tensor_view& view, const std::vector<rank_weight
         }
     } else {
         // The tensor is `outer` blocks (positions of the dimensions before axis); in each, the
-        // shards' parts follow one another in rank order.
+        // ranks' parts follow one another in rank order.
         std::uint64_t outer = 1;
         for (std::size_t d = 0; d < *axis; ++d) outer *= view.shape()[d];
         const std::uint64_t block = outer == 0 ? 0 : view.byte_size() / outer;
@@ -84,7 +84,7 @@ void check_reassembly(const st::tensor_view& view, const std::vector<rank_weight
         }
     }
     if (view.byte_size() != 0 && std::memcmp(rebuilt.data(), view.data(), rebuilt.size()) != 0)
-        throw st::error(st::errc::io_error, "the shards of " + st::detail::quote(view.name()) + " do not reassemble it");
+        throw st::error(st::errc::io_error, "the parts of " + st::detail::quote(view.name()) + " do not reassemble it");
 }
 
 } // namespace
@@ -133,7 +133,7 @@ int main(int argc, char** argv) {
         }
 
         for (const st::tensor_view& view : f) check_reassembly(view, ranks, dim);
-        std::printf("\nthe shards of all %zu tensors reassemble them exactly\n", f.size());
+        std::printf("\nthe parts of all %zu tensors reassemble them exactly\n", f.size());
         return 0;
     } catch (const st::error& e) {
         std::fprintf(stderr, "error: %s\n", e.message().c_str());

@@ -1,4 +1,4 @@
-// Tests for sharded checkpoints (index.hpp, sharded_writer.hpp):
+// Tests for sharded checkpoints (sharded.hpp, sharded_writer.hpp):
 //   - the transformers fixture gpt2_tiny_sharded opens as one collection (folder, index file,
 //     symlinked Hugging Face cache layout) with every tensor equal to the unsharded file's;
 //   - index parsing: every refused shard name and malformed index, with exact messages;
@@ -9,7 +9,7 @@
 #include <doctest/doctest.h>
 
 #include <safetensors/safetensors.hpp>
-#include <safetensors/index.hpp>
+#include <safetensors/sharded.hpp>
 #include <safetensors/sharded_writer.hpp>
 
 #include "support/bytes.hpp"
@@ -136,7 +136,7 @@ TEST_CASE("index: the sharded fixture is one collection equal to the unsharded f
     const st::tensor want = single.tensor("transformer.wte.weight").slice("10:20, 4:").to_tensor();
     CHECK(rows.byte_size() == 10 * 28 * 4);
     CHECK(std::memcmp(rows.data(), want.data(), want.byte_size()) == 0);
-    CHECK(wte.shard(0, 1, 3).to_tensor().byte_size() == 100 * 32 * 4);
+    CHECK(wte.split(0, 1, 3).to_tensor().byte_size() == 100 * 32 * 4);
 
     // A view outlives the collection that made it.
     st::tensor_view kept = st::open_sharded(sharded_dir).tensor("transformer.wpe.weight");

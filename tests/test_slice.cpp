@@ -30,7 +30,7 @@
 using safetensors::all;
 using safetensors::ellipsis;
 using safetensors::errc;
-using safetensors::index_spec;
+using safetensors::slice_spec;
 using safetensors::range;
 using test_support::data_path;
 using test_support::error_of;
@@ -112,7 +112,7 @@ model_result model(const std::vector<std::uint64_t>& shape, const std::vector<mo
         if (it.kind == model_item::integer) {
             std::int64_t i = it.value < 0 ? it.value + size : it.value;
             if (i < 0 || i >= size) {
-                r.error = errc::index_out_of_range;
+                r.error = errc::slice_out_of_range;
                 return r;
             }
             p.push_back(static_cast<std::uint64_t>(i));
@@ -154,8 +154,8 @@ std::vector<unsigned char> model_bytes(const model_result& m, const std::vector<
     }
 }
 
-index_spec to_spec(const std::vector<model_item>& items) {
-    index_spec spec;
+slice_spec to_spec(const std::vector<model_item>& items) {
+    slice_spec spec;
     for (const auto& it : items) {
         if (it.kind == model_item::integer) spec.push_back(it.value);
         else if (it.kind == model_item::dots) spec.push_back(ellipsis);
@@ -200,7 +200,7 @@ TEST_CASE("all 60 index expressions of the reference manifest: same shape and SH
     const auto slices = nlohmann::json::parse(in)["slicing.safetensors"]["slices"];
 
     // The same expressions spelled in C++, keyed by the manifest's names (generate.py SLICES).
-    const std::map<std::string, index_spec> cpp = {
+    const std::map<std::string, slice_spec> cpp = {
         {"s_1_3", {range(1, 3)}},
         {"s_all_2_4", {all, range(2, 4)}},
         {"s_1_3_1_5_2_3", {range(1, 3), range(1, 5), range(2, 3)}},
@@ -236,8 +236,8 @@ TEST_CASE("all 60 index expressions of the reference manifest: same shape and SH
             INFO(name << " " << key);
             const std::string python = expected["spec"].get<std::string>();
             REQUIRE(cpp.count(key) == 1);
-            const index_spec& spelled = cpp.at(key);
-            CHECK(safetensors::parse_index_spec(python) == spelled);
+            const slice_spec& spelled = cpp.at(key);
+            CHECK(safetensors::parse_slice_spec(python) == spelled);
             CHECK(safetensors::to_string(spelled) == python);
             ++cases;
             if (expected.contains("error")) {
@@ -245,7 +245,7 @@ TEST_CASE("all 60 index expressions of the reference manifest: same shape and SH
                 const std::string text = expected["error"].get<std::string>();
                 REQUIRE(text.rfind("IndexError: ", 0) == 0);
                 const std::string message = "tensor " + safetensors::detail::quote(name) + ": " + text.substr(12);
-                const errc code = key == "too_many" ? errc::invalid_slice : errc::index_out_of_range;
+                const errc code = key == "too_many" ? errc::invalid_slice : errc::slice_out_of_range;
                 for (auto e : {error_of([&] { (void)view.slice(python); }), error_of([&] { (void)view.slice(spelled); })}) {
                     CHECK(e.code == code);
                     CHECK(e.message == message);
@@ -370,7 +370,7 @@ TEST_CASE("zero-size dimensions and empty selections") {
     CHECK(shape_of(empty.slice("..., 1")) == std::vector<std::uint64_t>{0});
     CHECK(shape_of(empty.slice(":, 5:")) == std::vector<std::uint64_t>{0, 0});
     auto e = error_of([&] { (void)empty.slice("0"); });
-    CHECK(e.code == errc::index_out_of_range);
+    CHECK(e.code == errc::slice_out_of_range);
     CHECK(e.message == "tensor \"empty_f32_0x3\": index 0 is out of bounds for dimension 0 with size 0");
     CHECK(error_of([&] { (void)empty.slice(":, 3"); }).message ==
           "tensor \"empty_f32_0x3\": index 3 is out of bounds for dimension 1 with size 3");
@@ -393,7 +393,7 @@ TEST_CASE("zero-size dimensions and empty selections") {
 TEST_CASE("scalars take no index but an ellipsis") {
     auto f = safetensors::open(data_path("reference/valid/all_dtypes.safetensors"));
     auto scalar = f.tensor("scalar_i64");
-    for (const auto& s : {scalar.slice(index_spec{}), scalar.slice("..."), scalar.slice({ellipsis})}) {
+    for (const auto& s : {scalar.slice(slice_spec{}), scalar.slice("..."), scalar.slice({ellipsis})}) {
         CHECK(s.rank() == 0);
         CHECK(s.element_count() == 1);
         CHECK(s.runs() == std::vector<safetensors::byte_run>{{0, 8}});
@@ -479,7 +479,7 @@ TEST_CASE("random index expressions agree with a naive model of torch indexing")
                         if (pick(0, 2)) it.step = pick(0, 3) == 0 ? pick(-2, 0) : pick(1, 4);
                 }
             }
-            const index_spec spec = to_spec(items);
+            const slice_spec spec = to_spec(items);
             INFO(dtype << " " << shape_text << "] [" << safetensors::to_string(spec) << "]");
             const auto m = model(shape, items);
             if (m.error) {
@@ -546,7 +546,7 @@ TEST_CASE("bounds, indices and steps at the limits of 64 bits, on outer and inne
     auto x = slicing_file().tensor("x_f32");
     using shape = std::vector<std::uint64_t>;
     auto e = error_of([&] { (void)x.slice({i64_min}); });
-    CHECK(e.code == errc::index_out_of_range);
+    CHECK(e.code == errc::slice_out_of_range);
     CHECK(e.message == "tensor \"x_f32\": index -9223372036854775808 is out of bounds for dimension 0 with size 4");
     CHECK(error_of([&] { (void)x.slice({0, i64_max}); }).message ==
           "tensor \"x_f32\": index 9223372036854775807 is out of bounds for dimension 1 with size 6");
@@ -583,17 +583,17 @@ TEST_CASE("bounds, indices and steps at the limits of 64 bits, on outer and inne
 
 // ---- The Python spelling -------------------------------------------------------------------------
 
-TEST_CASE("parse_index_spec reads the Python spelling") {
-    using safetensors::parse_index_spec;
-    CHECK(parse_index_spec(" 1 : 3 , ... , -1 ") == index_spec{range(1, 3), ellipsis, -1});
-    CHECK(parse_index_spec("1:3, :, ::2, ..., -1") ==
-          index_spec{range(1, 3), all, range(std::nullopt, std::nullopt, 2), ellipsis, -1});
-    CHECK(parse_index_spec("1,") == index_spec{1});
-    CHECK(parse_index_spec("::") == index_spec{all});
-    CHECK(parse_index_spec("+2, -0, 007") == index_spec{2, 0, 7});
-    CHECK(parse_index_spec("\t:-1:3") == index_spec{range(std::nullopt, -1, 3)});
-    CHECK(parse_index_spec("-9223372036854775808, 18446744073709551615") == index_spec{i64_min, u64_max});
-    CHECK(safetensors::to_string(parse_index_spec(" 1 :3: , 2: ,:")) == "1:3, 2:, :");
+TEST_CASE("parse_slice_spec reads the Python spelling") {
+    using safetensors::parse_slice_spec;
+    CHECK(parse_slice_spec(" 1 : 3 , ... , -1 ") == slice_spec{range(1, 3), ellipsis, -1});
+    CHECK(parse_slice_spec("1:3, :, ::2, ..., -1") ==
+          slice_spec{range(1, 3), all, range(std::nullopt, std::nullopt, 2), ellipsis, -1});
+    CHECK(parse_slice_spec("1,") == slice_spec{1});
+    CHECK(parse_slice_spec("::") == slice_spec{all});
+    CHECK(parse_slice_spec("+2, -0, 007") == slice_spec{2, 0, 7});
+    CHECK(parse_slice_spec("\t:-1:3") == slice_spec{range(std::nullopt, -1, 3)});
+    CHECK(parse_slice_spec("-9223372036854775808, 18446744073709551615") == slice_spec{i64_min, u64_max});
+    CHECK(safetensors::to_string(parse_slice_spec(" 1 :3: , 2: ,:")) == "1:3, 2:, :");
     // t.slice({0, 2}) is two integers, not a string_view(nullptr, 2).
     CHECK(shape_of(slicing_file().tensor("x_i16").slice({0, 2})) == std::vector<std::uint64_t>{5});
 }
@@ -628,7 +628,7 @@ TEST_CASE("malformed index expressions give exact errors") {
         const std::string& spec = c.first;
         const std::string& message = c.second;
         INFO(spec);
-        auto e = error_of([&] { (void)safetensors::parse_index_spec(spec); });
+        auto e = error_of([&] { (void)safetensors::parse_slice_spec(spec); });
         CHECK(e.code == errc::invalid_slice);
         CHECK(e.message == message);
         // Through a view the message names the tensor too.
@@ -640,11 +640,11 @@ TEST_CASE("malformed index expressions give exact errors") {
 
 // ---- Shards --------------------------------------------------------------------------------------
 
-TEST_CASE("shard_range: contiguous, in rank order, the first size % world ranks one larger") {
-    using safetensors::shard_range;
+TEST_CASE("split_range: contiguous, in rank order, the first size % world ranks one larger") {
+    using safetensors::split_range;
     auto bounds = [](std::uint64_t size, std::uint64_t world) {
         std::vector<std::pair<std::uint64_t, std::uint64_t>> out;
-        for (std::uint64_t r = 0; r < world; ++r) out.emplace_back(shard_range(size, r, world).begin, shard_range(size, r, world).end);
+        for (std::uint64_t r = 0; r < world; ++r) out.emplace_back(split_range(size, r, world).begin, split_range(size, r, world).end);
         return out;
     };
     using pairs = std::vector<std::pair<std::uint64_t, std::uint64_t>>;
@@ -653,15 +653,15 @@ TEST_CASE("shard_range: contiguous, in rank order, the first size % world ranks 
     CHECK(bounds(2, 4) == pairs{{0, 1}, {1, 2}, {2, 2}, {2, 2}});
     CHECK(bounds(0, 3) == pairs{{0, 0}, {0, 0}, {0, 0}});
     CHECK(bounds(5, 1) == pairs{{0, 5}});
-    CHECK(shard_range(10, 1, 4).size() == 3);
-    CHECK(shard_range(u64_max, 2, 3).end == u64_max);
-    CHECK(shard_range(u64_max, 0, u64_max).size() == 1);
+    CHECK(split_range(10, 1, 4).size() == 3);
+    CHECK(split_range(u64_max, 2, 3).end == u64_max);
+    CHECK(split_range(u64_max, 0, u64_max).size() == 1);
 
     for (std::uint64_t size = 0; size < 40; ++size)
         for (std::uint64_t world = 1; world < 12; ++world) {
             std::uint64_t next = 0;
             for (std::uint64_t r = 0; r < world; ++r) {
-                auto b = shard_range(size, r, world);
+                auto b = split_range(size, r, world);
                 CHECK(b.begin == next);
                 CHECK(b.size() == size / world + (r < size % world ? 1 : 0));
                 next = b.end;
@@ -669,12 +669,12 @@ TEST_CASE("shard_range: contiguous, in rank order, the first size % world ranks 
             CHECK(next == size);
         }
 
-    auto e = error_of([] { (void)shard_range(8, 0, 0); });
+    auto e = error_of([] { (void)split_range(8, 0, 0); });
     CHECK(e.code == errc::invalid_argument);
-    CHECK(e.message == "shard_range: world size must be at least 1, got 0");
-    e = error_of([] { (void)shard_range(8, 4, 4); });
+    CHECK(e.message == "split_range: world size must be at least 1, got 0");
+    e = error_of([] { (void)split_range(8, 4, 4); });
     CHECK(e.code == errc::invalid_argument);
-    CHECK(e.message == "shard_range: rank 4 is out of range for world size 4");
+    CHECK(e.message == "split_range: rank 4 is out of range for world size 4");
 }
 
 TEST_CASE("tensor_view::shard: shards of any dimension reassemble the tensor") {
@@ -691,8 +691,8 @@ TEST_CASE("tensor_view::shard: shards of any dimension reassemble the tensor") {
             const std::uint64_t row = x.shape()[axis] * inner;
             std::vector<unsigned char> rebuilt(480, 0);
             for (std::uint64_t rank = 0; rank < world; ++rank) {
-                const auto part = safetensors::shard_range(x.shape()[axis], rank, world);
-                const auto s = x.shard(dim, rank, world);
+                const auto part = safetensors::split_range(x.shape()[axis], rank, world);
+                const auto s = x.split(dim, rank, world);
                 CHECK(s.shape()[axis] == part.size());
                 const auto bytes = copied(s);
                 const std::uint64_t block = part.size() * inner;
@@ -704,21 +704,21 @@ TEST_CASE("tensor_view::shard: shards of any dimension reassemble the tensor") {
             CHECK(std::equal(rebuilt.begin(), rebuilt.end(), full));
         }
     }
-    CHECK(x.shard(0, 1, 2).is_contiguous());
-    CHECK(x.shard(-1, 0, 5).runs().size() == 24);
+    CHECK(x.split(0, 1, 2).is_contiguous());
+    CHECK(x.split(-1, 0, 5).runs().size() == 24);
 
-    auto e = error_of([&] { (void)x.shard(3, 0, 2); });
+    auto e = error_of([&] { (void)x.split(3, 0, 2); });
     CHECK(e.code == errc::invalid_argument);
     CHECK(e.message == "tensor \"x_f32\": dimension 3 is out of range for tensor of dimension 3");
-    CHECK(error_of([&] { (void)x.shard(-4, 0, 2); }).message ==
+    CHECK(error_of([&] { (void)x.split(-4, 0, 2); }).message ==
           "tensor \"x_f32\": dimension -4 is out of range for tensor of dimension 3");
-    CHECK(error_of([&] { (void)x.shard(i64_min, 0, 2); }).code == errc::invalid_argument);
-    CHECK(error_of([&] { (void)x.shard(0, 2, 2); }).message ==
+    CHECK(error_of([&] { (void)x.split(i64_min, 0, 2); }).code == errc::invalid_argument);
+    CHECK(error_of([&] { (void)x.split(0, 2, 2); }).message ==
           "tensor \"x_f32\": rank 2 is out of range for world size 2");
-    CHECK(error_of([&] { (void)x.shard(0, 0, 0); }).message ==
+    CHECK(error_of([&] { (void)x.split(0, 0, 0); }).message ==
           "tensor \"x_f32\": world size must be at least 1, got 0");
     auto scalar = safetensors::open(data_path("reference/valid/all_dtypes.safetensors")).tensor("scalar_f32");
-    CHECK(error_of([&] { (void)scalar.shard(0, 0, 1); }).message ==
+    CHECK(error_of([&] { (void)scalar.split(0, 0, 1); }).message ==
           "tensor \"scalar_f32\": dimension 0 is out of range for tensor of dimension 0");
 }
 

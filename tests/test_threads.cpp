@@ -79,7 +79,7 @@ std::uint64_t use_file(const safetensors::file& shared, int thread) {
                 h = mix(h, &v, sizeof v);
             }
         if (view.rank() >= 1 && view.shape()[0] >= 2 && !safetensors::is_sub_byte(view.dtype())) {
-            const auto first_half = view.shard(0, 0, 2);
+            const auto first_half = view.split(0, 0, 2);
             std::vector<std::byte> out(static_cast<std::size_t>(first_half.byte_size()));
             first_half.copy_to(out.data(), out.size());
             h = mix(h, out.data(), out.size());

@@ -3,7 +3,7 @@
 //   mpirun -np 4 example-mpi-shards CHECKPOINT [REFERENCE.safetensors]
 //
 // Every rank opens the checkpoint (an index file, a folder, or one .safetensors file) and
-// reads only its part of every weight: shard(dim, rank, world) along the last dimension for
+// reads only its part of every weight: split(dim, rank, world) along the last dimension for
 // matrices (as a row-parallel linear layer takes it) and along the first for vectors. Rank 0
 // then gathers the parts, puts each tensor back together and checks it against the tensor
 // in REFERENCE (an unsharded copy of the model) or, without one, in the checkpoint itself.
@@ -11,7 +11,7 @@
 //
 // The loading loop is the same under any launcher: with torchrun or an NCCL engine, rank and
 // world size come from RANK / WORLD_SIZE (or the engine's process group) instead of MPI.
-#include <safetensors/index.hpp>
+#include <safetensors/sharded.hpp>
 #include <safetensors/safetensors.hpp>
 
 #include <mpi.h>
@@ -46,7 +46,7 @@ std::vector<std::byte> my_part(const st::tensor_view& view, int rank, int world)
         if (rank != 0) return {};
         return raw_bytes(view);
     }
-    st::tensor_slice part = view.shard(dim, static_cast<std::uint64_t>(rank), static_cast<std::uint64_t>(world));
+    st::tensor_slice part = view.split(dim, static_cast<std::uint64_t>(rank), static_cast<std::uint64_t>(world));
     std::vector<std::byte> bytes(static_cast<std::size_t>(part.byte_size()));
     part.copy_to(bytes.data(), bytes.size());
     return bytes;

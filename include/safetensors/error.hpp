@@ -53,7 +53,7 @@ enum class errc : int {
     invalid_argument = 303,
     out_of_range = 304,
     invalid_slice = 305,         // malformed index expression
-    index_out_of_range = 306,    // integer index outside its dimension
+    slice_out_of_range = 306,    // integer index outside its dimension
     unaligned_slice = 307,       // sub-byte slice that does not start/end on a byte
 
     write_failed = 400,

@@ -1,5 +1,5 @@
 // safetensors-hpp: index_table, a parsed and checked model.safetensors.index.json: the
-// weight_map, the shard names and the metadata. detail/index_parser.hpp builds one; index.hpp
+// weight_map, the shard names and the metadata. detail/index_parser.hpp builds one; sharded.hpp
 // reads one from a file and opens its shards.
 #pragma once
 

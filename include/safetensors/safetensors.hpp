@@ -19,5 +19,5 @@
 #include "writer.hpp"
 #include "stream_writer.hpp"
 #include "convert.hpp"
-#include "index.hpp"
+#include "sharded.hpp"
 #include "sharded_writer.hpp"

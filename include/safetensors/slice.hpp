@@ -2,8 +2,8 @@
 // their Python spelling, and the tensor-parallel part of a dimension.
 //
 //   t.slice({all, range::to(hidden / 2)})     the same as t.slice(":, :1024")
-//   parse_index_spec("1:3, ..., -1")          the Python spelling, parsed (to_string writes it)
-//   shard_range(size, rank, world)            the positions one rank of world_size holds
+//   parse_slice_spec("1:3, ..., -1")          the Python spelling, parsed (to_string writes it)
+//   split_range(size, rank, world)            the positions one rank of world_size holds
 //
 // Applying an expression to a tensor is tensor_view::slice (view.hpp); this header only
 // describes and parses it, so it depends on no file or view.
@@ -25,19 +25,18 @@ namespace safetensors {
 
 namespace detail {
 template <class I>
-constexpr bool is_index_integer = std::is_integral<I>::value && !std::is_same<std::remove_cv_t<I>, bool>::value;
-class index_spec_parser;
-} // namespace detail
+constexpr bool is_slice_integer = std::is_integral<I>::value && !std::is_same<std::remove_cv_t<I>, bool>::value;
+class slice_spec_parser;
 
 // One integer of an index expression, of any integer type, kept exactly as a sign and a 64-bit
 // magnitude: a dimension's size is a uint64_t and a negative index counts from the end, so
 // neither int64_t nor uint64_t alone could hold every value a caller may pass. Empty means an
 // open end of a range (Python's None).
-class index_value {
+class slice_integer {
 public:
-    constexpr index_value(std::nullopt_t = std::nullopt) noexcept {}
-    template <class I, std::enable_if_t<detail::is_index_integer<I>, int> = 0>
-    constexpr index_value(I value) noexcept : set_(true) {
+    constexpr slice_integer(std::nullopt_t = std::nullopt) noexcept {}
+    template <class I, std::enable_if_t<is_slice_integer<I>, int> = 0>
+    constexpr slice_integer(I value) noexcept : set_(true) {
         if constexpr (std::is_signed<I>::value) {
             // 0 - v computed in uint64_t is exact for every negative v, INT64_MIN included.
             if (value < 0) {
@@ -48,13 +47,13 @@ public:
         }
         magnitude_ = static_cast<std::uint64_t>(value);
     }
-    template <class I, std::enable_if_t<detail::is_index_integer<I>, int> = 0>
-    constexpr index_value(const std::optional<I>& value) noexcept
-        : index_value(value ? index_value(*value) : index_value()) {}
-    index_value(bool) = delete;  // x[True] is a mask in torch, not an integer
+    template <class I, std::enable_if_t<is_slice_integer<I>, int> = 0>
+    constexpr slice_integer(const std::optional<I>& value) noexcept
+        : slice_integer(value ? slice_integer(*value) : slice_integer()) {}
+    slice_integer(bool) = delete;  // x[True] is a mask in torch, not an integer
     // -magnitude or +magnitude; a zero magnitude is never negative.
-    static constexpr index_value from_parts(bool negative, std::uint64_t magnitude) noexcept {
-        index_value v(magnitude);
+    static constexpr slice_integer from_parts(bool negative, std::uint64_t magnitude) noexcept {
+        slice_integer v(magnitude);
         v.negative_ = negative && magnitude != 0;
         return v;
     }
@@ -63,16 +62,17 @@ public:
     constexpr bool negative() const noexcept { return negative_; }
     constexpr std::uint64_t magnitude() const noexcept { return magnitude_; }
 
-    friend constexpr bool operator==(const index_value& a, const index_value& b) noexcept {
+    friend constexpr bool operator==(const slice_integer& a, const slice_integer& b) noexcept {
         return a.set_ == b.set_ && a.negative_ == b.negative_ && a.magnitude_ == b.magnitude_;
     }
-    friend constexpr bool operator!=(const index_value& a, const index_value& b) noexcept { return !(a == b); }
+    friend constexpr bool operator!=(const slice_integer& a, const slice_integer& b) noexcept { return !(a == b); }
 
 private:
     bool set_ = false;
     bool negative_ = false;
     std::uint64_t magnitude_ = 0;
 };
+} // namespace detail
 
 // start:stop:step, each end open when not given. range(1, 3) is "1:3", range::from(2) is "2:",
 // range::to(n) is ":n", range(std::nullopt, std::nullopt, 2) is "::2". The step must be at
@@ -80,14 +80,14 @@ private:
 class range {
 public:
     constexpr range() noexcept = default;
-    constexpr range(index_value start, index_value stop, index_value step = std::nullopt) noexcept
+    constexpr range(detail::slice_integer start, detail::slice_integer stop, detail::slice_integer step = std::nullopt) noexcept
         : start_(start), stop_(stop), step_(step) {}
-    static constexpr range from(index_value start) noexcept { return range(start, std::nullopt); }
-    static constexpr range to(index_value stop) noexcept { return range(std::nullopt, stop); }
+    static constexpr range from(detail::slice_integer start) noexcept { return range(start, std::nullopt); }
+    static constexpr range to(detail::slice_integer stop) noexcept { return range(std::nullopt, stop); }
 
-    constexpr const index_value& start() const noexcept { return start_; }
-    constexpr const index_value& stop() const noexcept { return stop_; }
-    constexpr const index_value& step() const noexcept { return step_; }
+    constexpr const detail::slice_integer& start() const noexcept { return start_; }
+    constexpr const detail::slice_integer& stop() const noexcept { return stop_; }
+    constexpr const detail::slice_integer& step() const noexcept { return step_; }
 
     friend constexpr bool operator==(const range& a, const range& b) noexcept {
         return a.start_ == b.start_ && a.stop_ == b.stop_ && a.step_ == b.step_;
@@ -95,7 +95,7 @@ public:
     friend constexpr bool operator!=(const range& a, const range& b) noexcept { return !(a == b); }
 
 private:
-    index_value start_, stop_, step_;
+    detail::slice_integer start_, stop_, step_;
 };
 
 // ":" (a whole dimension) and "..." (as many whole dimensions as needed, at most once).
@@ -110,7 +110,7 @@ inline constexpr ellipsis_t ellipsis{0};
 
 // One entry of an index expression: an integer (selects one position and drops the
 // dimension), a range (keeps it), or the ellipsis.
-class slice_index {
+class slice_item {
 public:
 // g++ -Wshadow says the scoped enumerator kind::ellipsis shadows safetensors::ellipsis, which it
 // cannot (it is only ever named as kind::ellipsis).
@@ -123,52 +123,52 @@ public:
 #pragma GCC diagnostic pop
 #endif
 
-    template <class I, std::enable_if_t<detail::is_index_integer<I>, int> = 0>
-    constexpr slice_index(I value) noexcept : kind_(kind::integer), integer_(value) {}
-    slice_index(bool) = delete;  // x[True] is a mask in torch, not an integer
-    constexpr slice_index(safetensors::range r) noexcept : kind_(kind::range), range_(r) {}
-    constexpr slice_index(all_t) noexcept : kind_(kind::range) {}
-    constexpr slice_index(ellipsis_t) noexcept : kind_(kind::ellipsis) {}
+    template <class I, std::enable_if_t<detail::is_slice_integer<I>, int> = 0>
+    constexpr slice_item(I value) noexcept : kind_(kind::integer), integer_(value) {}
+    slice_item(bool) = delete;  // x[True] is a mask in torch, not an integer
+    constexpr slice_item(safetensors::range r) noexcept : kind_(kind::range), range_(r) {}
+    constexpr slice_item(all_t) noexcept : kind_(kind::range) {}
+    constexpr slice_item(ellipsis_t) noexcept : kind_(kind::ellipsis) {}
 
     constexpr kind type() const noexcept { return kind_; }
-    constexpr const index_value& integer() const noexcept { return integer_; }  // kind::integer
+    constexpr const detail::slice_integer& integer() const noexcept { return integer_; }  // kind::integer
     constexpr const safetensors::range& as_range() const noexcept { return range_; }  // kind::range
 
-    friend constexpr bool operator==(const slice_index& a, const slice_index& b) noexcept {
+    friend constexpr bool operator==(const slice_item& a, const slice_item& b) noexcept {
         return a.kind_ == b.kind_ && a.integer_ == b.integer_ && a.range_ == b.range_;
     }
-    friend constexpr bool operator!=(const slice_index& a, const slice_index& b) noexcept { return !(a == b); }
+    friend constexpr bool operator!=(const slice_item& a, const slice_item& b) noexcept { return !(a == b); }
 
 private:
-    friend class detail::index_spec_parser;  // builds integers from parsed sign and magnitude
-    explicit constexpr slice_index(const index_value& integer) noexcept : kind_(kind::integer), integer_(integer) {}
+    friend class detail::slice_spec_parser;  // builds integers from parsed sign and magnitude
+    explicit constexpr slice_item(const detail::slice_integer& integer) noexcept : kind_(kind::integer), integer_(integer) {}
 
     kind kind_;
-    index_value integer_;
+    detail::slice_integer integer_;
     safetensors::range range_;
 };
 
 // A whole index expression: t.slice({1, all, range(0, 8)}).
-using index_spec = std::vector<slice_index>;
+using slice_spec = std::vector<slice_item>;
 
 namespace detail {
 // "-5", "7", or "" for an open end.
-inline std::string index_text(const index_value& v) {
+inline std::string integer_text(const detail::slice_integer& v) {
     return v.has_value() ? (v.negative() ? "-" : "") + std::to_string(v.magnitude()) : std::string();
 }
 } // namespace detail
 
-// The Python spelling of an index expression ("1:3, :, ::2, ..., -1"); parse_index_spec()
+// The Python spelling of an index expression ("1:3, :, ::2, ..., -1"); parse_slice_spec()
 // reads it back.
-inline std::string to_string(const index_spec& spec) {
-    const auto number = detail::index_text;
+inline std::string to_string(const slice_spec& spec) {
+    const auto number = detail::integer_text;
     std::string out;
-    for (const slice_index& index : spec) {
+    for (const slice_item& index : spec) {
         if (!out.empty()) out += ", ";
         switch (index.type()) {
-            case slice_index::kind::integer: out += number(index.integer()); break;
-            case slice_index::kind::ellipsis: out += "..."; break;
-            case slice_index::kind::range: {
+            case slice_item::kind::integer: out += number(index.integer()); break;
+            case slice_item::kind::ellipsis: out += "..."; break;
+            case slice_item::kind::range: {
                 const range& r = index.as_range();
                 out += number(r.start()) + ":" + number(r.stop());
                 if (r.step().has_value()) out += ":" + number(r.step());
@@ -186,14 +186,14 @@ namespace detail {
 // allowed, and so is one trailing comma ("1," is Python's one-element tuple). Integers are
 // decimal with an optional sign and must fit in 64 bits (as a magnitude). None (new axis),
 // lists, booleans and tensors (advanced indexing) are not basic indexing and are refused.
-class index_spec_parser {
+class slice_spec_parser {
 public:
     // tensor_name, when given, starts error messages (tensor_view::slice names its tensor).
-    index_spec_parser(std::string_view text, std::optional<std::string_view> tensor_name)
+    slice_spec_parser(std::string_view text, std::optional<std::string_view> tensor_name)
         : text_(text), tensor_name_(tensor_name) {}
 
-    index_spec parse() {
-        index_spec out;
+    slice_spec parse() {
+        slice_spec out;
         skip_spaces();
         if (at_end()) fail("it is empty (write \":\" or \"...\" for the whole tensor)");
         for (;;) {
@@ -211,12 +211,12 @@ public:
     }
 
 private:
-    slice_index item() {
+    slice_item item() {
         if (text_.compare(pos_, 3, "...") == 0) {
             pos_ += 3;
             return ellipsis;
         }
-        index_value parts[3];
+        detail::slice_integer parts[3];
         std::size_t colons = 0;
         parts[0] = integer();
         for (skip_spaces(); !at_end() && peek() == ':'; skip_spaces()) {
@@ -227,11 +227,11 @@ private:
         }
         if (colons > 0) return range(parts[0], parts[1], parts[2]);
         if (!parts[0].has_value()) unexpected();
-        return slice_index(parts[0]);
+        return slice_item(parts[0]);
     }
 
     // [+-]?[0-9]+ at the current position, or an empty value when there is none.
-    index_value integer() {
+    detail::slice_integer integer() {
         const std::size_t begin = pos_;
         bool negative = false;
         if (!at_end() && (peek() == '+' || peek() == '-')) {
@@ -254,7 +254,7 @@ private:
                      std::to_string(begin) + " does not fit in 64 bits");
             }
         }
-        return index_value::from_parts(negative, magnitude);
+        return detail::slice_integer::from_parts(negative, magnitude);
     }
 
     [[noreturn]] void unexpected() const {
@@ -288,21 +288,21 @@ private:
 
 // Parses the Python spelling of an index expression ("1:3, :, ::2, ..., -1"); throws
 // errc::invalid_slice with the offending text and its offset when it is malformed.
-inline index_spec parse_index_spec(std::string_view python) {
-    return detail::index_spec_parser(python, std::nullopt).parse();
+inline slice_spec parse_slice_spec(std::string_view python) {
+    return detail::slice_spec_parser(python, std::nullopt).parse();
 }
 
 // ---- Tensor-parallel parts ---------------------------------------------------------------------
 
-// Positions [begin, end) of one shard of a dimension.
-struct shard_bounds {
+// Positions [begin, end) of one tensor-parallel part of a dimension.
+struct split_bounds {
     std::uint64_t begin = 0;
     std::uint64_t end = 0;
     constexpr std::uint64_t size() const noexcept { return end - begin; }
 };
 
 namespace detail {
-inline shard_bounds shard_range(std::uint64_t size, std::uint64_t rank, std::uint64_t world_size,
+inline split_bounds split_range(std::uint64_t size, std::uint64_t rank, std::uint64_t world_size,
                                 const std::string& prefix) {
     if (world_size == 0)
         throw_error(errc::invalid_argument, prefix + "world size must be at least 1, got 0");
@@ -317,14 +317,14 @@ inline shard_bounds shard_range(std::uint64_t size, std::uint64_t rank, std::uin
 
 // Splits a dimension of `size` positions into world_size contiguous parts, in rank order,
 // and returns part `rank`. When size divides evenly every part has size / world_size
-// positions, exactly the shard vLLM and Megatron-LM load (they require divisibility and pad
+// positions, exactly the part vLLM and Megatron-LM load (they require divisibility and pad
 // vocabularies to get it). Otherwise the first size % world_size ranks get one position
 // more, like DeepSpeed's get_shard_endpoints and numpy.array_split: parts differ by at most
 // one, and when world_size > size the last ranks get empty parts. (torch.chunk differs: it
 // gives ceil(size / world_size) per part and may return fewer parts.) Throws
 // errc::invalid_argument for world_size 0 or rank >= world_size.
-inline shard_bounds shard_range(std::uint64_t size, std::uint64_t rank, std::uint64_t world_size) {
-    return detail::shard_range(size, rank, world_size, "shard_range: ");
+inline split_bounds split_range(std::uint64_t size, std::uint64_t rank, std::uint64_t world_size) {
+    return detail::split_range(size, rank, world_size, "split_range: ");
 }
 
 } // namespace safetensors

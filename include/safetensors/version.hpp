@@ -3,9 +3,9 @@
 #pragma once
 
 #define SAFETENSORS_VERSION_MAJOR 0
-#define SAFETENSORS_VERSION_MINOR 1
+#define SAFETENSORS_VERSION_MINOR 2
 #define SAFETENSORS_VERSION_PATCH 0
-#define SAFETENSORS_VERSION_STRING "0.1.0"
+#define SAFETENSORS_VERSION_STRING "0.2.0"
 
 // One number for preprocessor comparisons: MAJOR * 10000 + MINOR * 100 + PATCH.
 #define SAFETENSORS_VERSION                                              \

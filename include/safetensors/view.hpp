@@ -4,7 +4,7 @@
 //   auto emb = f.tensor("embedding");                    // a tensor_view, nothing read yet
 //   auto part = emb.slice({all, range::to(hidden / 2)});  // or emb.slice(":, :1024")
 //   part.shape();  part.runs();  part.copy_to(buffer, capacity);  part.to_tensor();
-//   auto mine = emb.shard(0, rank, world);                // rows [begin, end) of this rank
+//   auto mine = emb.split(0, rank, world);                // rows [begin, end) of this rank
 //
 // A slice is a plan, not a copy: the result's shape, and the byte runs of the source it is
 // made of, in row-major order (detail/slice_plan.hpp; detail/slice_copy.hpp copies them). It
@@ -150,12 +150,12 @@ public:
     tensor_info info() const noexcept { return state_->table[index_]; }
 
     // torch/NumPy basic indexing, without copying: slice({all, range(0, n)}) or slice(":, 0:n").
-    // shard() takes part rank of world_size along dimension dim (negative counts from the
-    // end) for tensor parallelism, split as shard_range() (slice.hpp) documents.
-    tensor_slice slice(const index_spec& spec) const;
+    // split() takes part rank of world_size along dimension dim (negative counts from the
+    // end) for tensor parallelism, split as split_range() (slice.hpp) documents.
+    tensor_slice slice(const slice_spec& spec) const;
     template <class String, class = std::enable_if_t<std::is_convertible<const String&, std::string_view>::value>>
     tensor_slice slice(const String& python) const;  // a template, so that slice({0, 2}) is not a string
-    tensor_slice shard(std::int64_t dim, std::uint64_t rank, std::uint64_t world_size) const;
+    tensor_slice split(std::int64_t dim, std::uint64_t rank, std::uint64_t world_size) const;
 
 private:
     friend class file;
@@ -182,7 +182,7 @@ struct byte_run {
     friend constexpr bool operator!=(const byte_run& a, const byte_run& b) noexcept { return !(a == b); }
 };
 
-// The result of tensor_view::slice() or shard(): its shape and the source bytes it selects.
+// The result of tensor_view::slice() or split(): its shape and the source bytes it selects.
 // Cheap to copy; shares ownership of the file's bytes like the view it came from.
 class tensor_slice {
 public:
@@ -225,7 +225,7 @@ public:
     // Copies the selected bytes, packed in row-major order, to destination (capacity bytes;
     // errc::out_of_range when that is too small). Reads the source with memcpy from its
     // mapping: it touches only the pages the runs cover and runs at memory speed, where
-    // read_at would cost a pread per run (a syscall per 4 KiB row of a column shard). Like
+    // read_at would cost a pread per run (a syscall per 4 KiB row of a column split). Like
     // tensor_view::data(), it relies on the mapped file not shrinking; read_bytes() is the
     // checked path for files that may change under the reader.
     void copy_to(void* destination, std::size_t capacity) const {
@@ -272,7 +272,7 @@ public:
 private:
     friend class tensor_view;
 
-    tensor_slice(tensor_view view, const index_spec& spec)
+    tensor_slice(tensor_view view, const slice_spec& spec)
         : view_(std::move(view)), layout_(detail::plan_slice(view_.name(), view_.dtype(), view_.shape(), spec)) {}
 
     tensor_view view_;
@@ -281,22 +281,22 @@ private:
 
 // ---- tensor_view members that make slices (tensor_slice is complete here) ----------------------
 
-inline tensor_slice tensor_view::slice(const index_spec& spec) const { return tensor_slice(*this, spec); }
+inline tensor_slice tensor_view::slice(const slice_spec& spec) const { return tensor_slice(*this, spec); }
 
 template <class String, class>
 tensor_slice tensor_view::slice(const String& python) const {
-    return slice(detail::index_spec_parser(std::string_view(python), name()).parse());
+    return slice(detail::slice_spec_parser(std::string_view(python), name()).parse());
 }
 
-inline tensor_slice tensor_view::shard(std::int64_t dim, std::uint64_t rank, std::uint64_t world_size) const {
-    const index_value d(dim);
+inline tensor_slice tensor_view::split(std::int64_t dim, std::uint64_t rank, std::uint64_t world_size) const {
+    const detail::slice_integer d(dim);
     const std::size_t dims = shape().size();
     if (d.negative() ? d.magnitude() > dims : d.magnitude() >= dims)
         detail::throw_error(errc::invalid_argument, detail::tensor_prefix(name()) + "dimension " + std::to_string(dim) +
                                                         " is out of range for tensor of dimension " + std::to_string(dims));
     const auto axis = detail::to_size(d.negative() ? dims - d.magnitude() : d.magnitude());
-    const shard_bounds part = detail::shard_range(shape()[axis], rank, world_size, detail::tensor_prefix(name()));
-    index_spec spec(axis, all);
+    const split_bounds part = detail::split_range(shape()[axis], rank, world_size, detail::tensor_prefix(name()));
+    slice_spec spec(axis, all);
     spec.push_back(range(part.begin, part.end));
     return slice(spec);
 }

@@ -1,7 +1,7 @@
 // libFuzzer target: arbitrary bytes as the text of a model.safetensors.index.json, parsed in
 // memory by safetensors::parse_index (no file is touched). Every input must either parse or
 // throw safetensors::error with an index code; a parsed index must keep its invariants.
-#include <safetensors/index.hpp>
+#include <safetensors/sharded.hpp>
 
 #include <cstddef>
 #include <cstdint>

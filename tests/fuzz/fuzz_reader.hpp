@@ -17,21 +17,21 @@ namespace fuzz {
 
 // An index expression for a tensor of the given rank: up to rank + 1 items, each an integer,
 // a range (any part may be open, the step may be 0 or negative) or the ellipsis.
-inline safetensors::index_spec pick_spec(picker& p, safetensors::span<const std::uint64_t> shape) {
+inline safetensors::slice_spec pick_spec(picker& p, safetensors::span<const std::uint64_t> shape) {
     using namespace safetensors;
-    index_spec spec;
+    slice_spec spec;
     const std::size_t items = static_cast<std::size_t>(p.below(shape.size() + 2));
     for (std::size_t k = 0; k < items; ++k) {
         const std::uint64_t size = k < shape.size() ? shape[k] : 1;
-        auto value = [&](bool may_be_open) -> index_value {
+        auto value = [&](bool may_be_open) -> detail::slice_integer {
             if (may_be_open && p.byte() % 3 == 0) return std::nullopt;
-            return index_value::from_parts(p.byte() % 4 == 0, p.interesting(size));
+            return detail::slice_integer::from_parts(p.byte() % 4 == 0, p.interesting(size));
         };
         switch (p.byte() % 5) {
-            case 0: spec.push_back(slice_index(value(false).magnitude())); break;
+            case 0: spec.push_back(slice_item(value(false).magnitude())); break;
             case 1: {  // counting from the end, just inside and just past the start
                 const std::uint64_t back = p.below((size < (1u << 20) ? size : (1u << 20)) + 2);
-                spec.push_back(slice_index(-static_cast<std::int64_t>(back)));
+                spec.push_back(slice_item(-static_cast<std::int64_t>(back)));
                 break;
             }
             case 2: spec.push_back(ellipsis); break;
@@ -76,15 +76,15 @@ inline void check_view(const safetensors::file& f, const safetensors::tensor_vie
 
     // Slices picked from the input, and their Python spelling parsed back.
     for (int k = 0; k < 3; ++k) {
-        const index_spec spec = pick_spec(p, view.shape());
+        const slice_spec spec = pick_spec(p, view.shape());
         check_slice(view, spec);
-        if (!spec.empty()) FUZZ_CHECK(parse_index_spec(to_string(spec)) == spec);
+        if (!spec.empty()) FUZZ_CHECK(parse_slice_spec(to_string(spec)) == spec);
     }
     // A shard, maybe with an impossible dimension, rank or world size.
     const auto dim = static_cast<std::int64_t>(p.below(2 * view.rank() + 2)) - static_cast<std::int64_t>(view.rank()) - 1;
     const std::uint64_t world = p.interesting(8), rank = p.interesting(world);
     try {
-        const tensor_slice s = view.shard(dim, rank, world);
+        const tensor_slice s = view.split(dim, rank, world);
         FUZZ_CHECK(world != 0 && rank < world);
         FUZZ_CHECK(s.rank() == view.rank());
     } catch (const error& e) {

@@ -26,33 +26,33 @@ struct model_result {
     std::vector<model_dim> dims;
 };
 
-inline std::uint64_t model_bound(const safetensors::index_value& v, std::uint64_t open, std::uint64_t size) {
+inline std::uint64_t model_bound(const safetensors::detail::slice_integer& v, std::uint64_t open, std::uint64_t size) {
     if (!v.has_value()) return open;
     if (v.negative()) return v.magnitude() > size ? 0 : size - v.magnitude();
     return v.magnitude() > size ? size : v.magnitude();
 }
 
-inline model_result model_resolve(safetensors::span<const std::uint64_t> shape, const safetensors::index_spec& spec) {
-    using safetensors::slice_index;
+inline model_result model_resolve(safetensors::span<const std::uint64_t> shape, const safetensors::slice_spec& spec) {
+    using safetensors::slice_item;
     model_result out;
     std::size_t ellipses = 0;
-    for (const auto& index : spec) ellipses += index.type() == slice_index::kind::ellipsis ? 1 : 0;
+    for (const auto& index : spec) ellipses += index.type() == slice_item::kind::ellipsis ? 1 : 0;
     if (ellipses > 1 || spec.size() - ellipses > shape.size()) {
         out.error = safetensors::errc::invalid_slice;
         return out;
     }
     for (const auto& index : spec) {
-        if (index.type() == slice_index::kind::ellipsis) {
+        if (index.type() == slice_item::kind::ellipsis) {
             const std::size_t fill = shape.size() - (spec.size() - 1);
             for (std::size_t k = 0; k < fill; ++k) out.dims.push_back({0, shape[out.dims.size()], 1, true});
             continue;
         }
         const std::uint64_t size = shape[out.dims.size()];
-        if (index.type() == slice_index::kind::integer) {
+        if (index.type() == slice_item::kind::integer) {
             const auto& i = index.integer();
             const bool inside = i.negative() ? i.magnitude() <= size : i.magnitude() < size;
             if (!inside) {
-                out.error = safetensors::errc::index_out_of_range;
+                out.error = safetensors::errc::slice_out_of_range;
                 return out;
             }
             out.dims.push_back({i.negative() ? size - i.magnitude() : i.magnitude(), 1, 1, false});
@@ -100,7 +100,7 @@ inline std::uint64_t bits_at(const std::byte* data, std::uint64_t bit, std::size
 inline constexpr std::uint64_t model_walk_limit = 1u << 16;
 
 // Slices view with spec, then checks the result (or the error) against the model.
-inline void check_slice(const safetensors::tensor_view& view, const safetensors::index_spec& spec) {
+inline void check_slice(const safetensors::tensor_view& view, const safetensors::slice_spec& spec) {
     using namespace safetensors;
     const model_result model = model_resolve(view.shape(), spec);
     std::optional<tensor_slice> got;

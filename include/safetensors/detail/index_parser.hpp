@@ -1,5 +1,5 @@
 // safetensors-hpp: the sharded index's SAX handler and the shard-name check.
-// index.hpp holds the public entry points (read_index, parse_index).
+// sharded.hpp holds the public entry points (read_index, parse_index).
 #pragma once
 
 #include <algorithm>

@@ -32,7 +32,7 @@ struct dim_selection {
 
 // Python's slice.indices() for step >= 1: a negative bound counts from the end, then it is
 // clamped to [0, size]. Computed on sign and magnitude, so no bound can overflow.
-inline std::uint64_t clamp_bound(const index_value& bound, std::uint64_t open, std::uint64_t size) noexcept {
+inline std::uint64_t clamp_bound(const detail::slice_integer& bound, std::uint64_t open, std::uint64_t size) noexcept {
     if (!bound.has_value()) return open;
     if (bound.negative()) return bound.magnitude() >= size ? 0 : size - bound.magnitude();
     return std::min(bound.magnitude(), size);
@@ -40,10 +40,10 @@ inline std::uint64_t clamp_bound(const index_value& bound, std::uint64_t open, s
 
 // One selection per dimension of shape, with torch's rules and error messages.
 inline std::vector<dim_selection> resolve(std::string_view name, span<const std::uint64_t> shape,
-                                          const index_spec& spec) {
+                                          const slice_spec& spec) {
     const std::size_t rank = shape.size();
     std::size_t ellipses = 0;
-    for (const slice_index& index : spec) ellipses += index.type() == slice_index::kind::ellipsis;
+    for (const slice_item& index : spec) ellipses += index.type() == slice_item::kind::ellipsis;
     const std::size_t explicit_dims = spec.size() - ellipses;
     if (ellipses > 1)
         throw_error(errc::invalid_slice, tensor_prefix(name) + "an index can only have a single ellipsis ('...'), got " +
@@ -55,17 +55,17 @@ inline std::vector<dim_selection> resolve(std::string_view name, span<const std:
     std::vector<dim_selection> out;
     out.reserve(rank);
     const auto whole = [&] { out.push_back({0, shape[out.size()], 1, true}); };
-    for (const slice_index& index : spec) {
-        if (index.type() == slice_index::kind::ellipsis) {
+    for (const slice_item& index : spec) {
+        if (index.type() == slice_item::kind::ellipsis) {
             for (std::size_t n = rank - explicit_dims; n > 0; --n) whole();
             continue;
         }
         const std::size_t dim = out.size();
         const std::uint64_t size = shape[dim];
-        if (index.type() == slice_index::kind::integer) {
-            const index_value& i = index.integer();
+        if (index.type() == slice_item::kind::integer) {
+            const detail::slice_integer& i = index.integer();
             if (i.negative() ? i.magnitude() > size : i.magnitude() >= size)
-                throw_error(errc::index_out_of_range, tensor_prefix(name) + "index " + index_text(i) +
+                throw_error(errc::slice_out_of_range, tensor_prefix(name) + "index " + integer_text(i) +
                                                           " is out of bounds for dimension " + std::to_string(dim) +
                                                           " with size " + std::to_string(size));
             out.push_back({i.negative() ? size - i.magnitude() : i.magnitude(), 1, 1, false});
@@ -75,7 +75,7 @@ inline std::vector<dim_selection> resolve(std::string_view name, span<const std:
         std::uint64_t step = 1;
         if (r.step().has_value()) {
             if (r.step().negative() || r.step().magnitude() == 0)
-                throw_error(errc::invalid_slice, tensor_prefix(name) + "step " + index_text(r.step()) + " for dimension " +
+                throw_error(errc::invalid_slice, tensor_prefix(name) + "step " + integer_text(r.step()) + " for dimension " +
                                                      std::to_string(dim) + " must be greater than zero");
             step = r.step().magnitude();
         }
@@ -172,7 +172,7 @@ inline void check_whole_bytes(std::string_view name, safetensors::dtype type, sp
 
 // The layout of spec applied to a tensor; throws the errors of resolve() and check_whole_bytes().
 inline slice_layout plan_slice(std::string_view name, safetensors::dtype type, span<const std::uint64_t> shape,
-                               const index_spec& spec) {
+                               const slice_spec& spec) {
     const std::vector<dim_selection> dims = resolve(name, shape, spec);
     slice_layout out;
     out.element_count = 1;

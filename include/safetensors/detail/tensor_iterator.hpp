@@ -18,7 +18,7 @@
 #if __has_include(<version>)
 #include <version>
 #endif
-// The C++20 ranges, when the standard library has them: file.hpp and index.hpp then declare
+// The C++20 ranges, when the standard library has them: file.hpp and sharded.hpp then declare
 // their types views and borrowed ranges, and check the concepts.
 #if defined(__cpp_lib_ranges) && __cpp_lib_ranges >= 201911L
 #include <ranges>
