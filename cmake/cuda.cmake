@@ -1,4 +1,5 @@
-# The optional CUDA integration: safetensors::cuda, for safetensors/cuda.hpp.
+# The optional CUDA integration: safetensors::cuda, for safetensors/cuda.hpp (and the
+# cuda_resources.hpp it includes).
 #
 # Included from the top-level CMakeLists.txt after the safetensors target exists. When the CUDA
 # toolkit is found (find_package(CUDAToolkit)), it creates the INTERFACE target

@@ -807,7 +807,7 @@ int run_all(const std::string& path, const std::string& outdir, double dd_gbps, 
         for (const variant& v : {variant{"rows (dim 0)", 0, 0}, variant{"columns (dim 1)", 1, 0},
                                  variant{"columns (dim 1)", 1, 64 * 1024}, variant{"alternating", 2, 0},
                                  variant{"alternating", 2, 64 * 1024}}) run(std::string("tensor parallel, ") + v.name, [&] {
-            std::vector<cu::shard_request> requests;
+            std::vector<cu::split_request> requests;
             int i = 0;
             for (const auto& t : f) {
                 const std::string name(t.name());
@@ -824,7 +824,7 @@ int run_all(const std::string& path, const std::string& outdir, double dd_gbps, 
             bool ok = true;
             const double t0 = now();
             for (std::uint64_t rank = 0; rank < 8; ++rank) {
-                st::device_tensor_map m = gpu.load_file_shards(path, requests, rank, 8);
+                st::device_tensor_map m = gpu.load_file_parts(path, requests, rank, 8);
                 const cu::load_stats s = gpu.last_stats();
                 bytes += s.bytes;
                 read += s.read_bytes;
@@ -832,7 +832,7 @@ int run_all(const std::string& path, const std::string& outdir, double dd_gbps, 
                 copies += s.copies;
                 if (rank == 3) {  // spot check: the first matrix's shard against the host's
                     const auto& d = m.at(requests[0].name);
-                    const st::tensor_slice sl = f.tensor(requests[0].name).shard(*requests[0].dim, rank, 8);
+                    const st::tensor_slice sl = f.tensor(requests[0].name).split(*requests[0].dim, rank, 8);
                     std::vector<std::byte> host(static_cast<std::size_t>(sl.byte_size())), dev(host.size());
                     sl.copy_to(host.data(), host.size());
                     cu::check(cudaMemcpy(dev.data(), d.data, dev.size(), cudaMemcpyDeviceToHost), "cudaMemcpy");

@@ -1,5 +1,5 @@
 // example-cuda-tensor-parallel: tensor-parallel loading. Rank r of WORLD gets, on its own
-// device, shard(dim, r, WORLD) of every matrix and a copy of every other tensor:
+// device, split(dim, r, WORLD) of every matrix and a copy of every other tensor:
 //
 //   * 2-D tensors alternate between dim 0 (row shards: one contiguous range of the file,
 //     Megatron-LM's column-parallel layers) and dim 1 (column shards: one run per row,
@@ -7,7 +7,7 @@
 //   * everything else (norms, biases) is replicated.
 //
 // Only each rank's bytes are read and moved. In a real job every rank is its own process and
-// calls load_file_shards() once with its rank; this example plays all ranks in turn, each on
+// calls load_file_parts() once with its rank; this example plays all ranks in turn, each on
 // device rank % (number of devices), and checks one shard per rank against the host's.
 //
 // usage: example-cuda-tensor-parallel FILE [WORLD]   (WORLD defaults to 2)
@@ -41,7 +41,7 @@ int main(int argc, char** argv) {
         st::cuda::check(cudaGetDeviceCount(&devices), "cudaGetDeviceCount");
 
         const st::file f = st::open(path);
-        std::vector<st::cuda::shard_request> plan;
+        std::vector<st::cuda::split_request> plan;
         int matrices = 0;
         for (const auto& v : f) {
             if (v.rank() == 2)
@@ -58,7 +58,7 @@ int main(int argc, char** argv) {
             if (!gpu) gpu = std::make_unique<st::cuda::loader>(device);
 
             const auto start = std::chrono::steady_clock::now();
-            const st::device_tensor_map mine = gpu->load_file_shards(path, plan, static_cast<std::uint64_t>(rank),
+            const st::device_tensor_map mine = gpu->load_file_parts(path, plan, static_cast<std::uint64_t>(rank),
                                                                      static_cast<std::uint64_t>(world));
             const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
             const st::cuda::load_stats s = gpu->last_stats();
@@ -69,7 +69,7 @@ int main(int argc, char** argv) {
             // Check the first sharded tensor against the host's shard of it.
             for (const auto& request : plan) {
                 if (!request.dim) continue;
-                const st::tensor_slice host = f.tensor(request.name).shard(*request.dim, static_cast<std::uint64_t>(rank),
+                const st::tensor_slice host = f.tensor(request.name).split(*request.dim, static_cast<std::uint64_t>(rank),
                                                                            static_cast<std::uint64_t>(world));
                 const st::device_tensor& d = mine.at(request.name);
                 std::vector<std::byte> expected(static_cast<std::size_t>(host.byte_size())), got(expected.size());

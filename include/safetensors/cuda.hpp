@@ -2,13 +2,14 @@
 //
 //   safetensors::cuda::loader gpu(0);                        // device 0, pinned staging ring
 //   auto tensors = gpu.load_file("model.safetensors");       // name -> device_tensor
-//   auto mine = gpu.load_shards(f, {{"w_q", 0}, {"w_o", 1}}, rank, world);  // tensor parallel
+//   auto mine = gpu.load_parts(f, {{"w_q", 0}, {"w_o", 1}}, rank, world);  // tensor parallel
 //   gpu.upload(f.tensor("w"), device_ptr, stream).wait();    // one tensor or slice, async
 //
-// The C++ form of safe_open(path, framework="pt", device=0). Optional: this is the only
-// header that includes cuda_runtime.h, and the umbrella header does not include it. It has no
-// kernels, so any C++17 compiler builds it given CUDA's include path and libcudart (CMake:
-// safetensors::cuda); nvcc does too.
+// The C++ form of safe_open(path, framework="pt", device=0). Optional: this header and the
+// CUDA resource handles it builds on (cuda_resources.hpp, included here, so this one include
+// gives both) are the only ones that include cuda_runtime.h, and the umbrella header includes
+// neither. No kernels, so any C++17 compiler builds them given CUDA's include path and
+// libcudart (CMake: safetensors::cuda); nvcc does too.
 //
 // How bytes travel: reader threads pread the file (source::read_at) into a bounded ring of
 // pinned staging slots, while the calling thread queues cudaMemcpyAsync from each filled slot
@@ -29,17 +30,17 @@
 #include <functional>
 #include <memory>
 #include <mutex>
-#include <new>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <thread>
-#include <type_traits>
 #include <utility>
 #include <vector>
 
 #include "detail/checked.hpp"
 #include "detail/cuda_direct_io.hpp"
 #include "detail/cuda_staging.hpp"
+#include "cuda_resources.hpp"
 #include "device_tensor.hpp"
 #include "error.hpp"
 #include "file.hpp"
@@ -48,126 +49,6 @@
 #include "view.hpp"
 
 namespace safetensors::cuda {
-
-// ---- Errors -------------------------------------------------------------------------------------
-
-// Throws safetensors::error(errc::cuda_error): "<what>: cudaErrorX: <CUDA's text>".
-[[noreturn]] inline void throw_cuda_error(cudaError_t status, const std::string& what) {
-    // The runtime also records the error for cudaGetLastError(); clear it so that an unrelated
-    // later check does not report it again (a sticky error, a broken context, stays anyway).
-    (void)cudaGetLastError();
-    safetensors::detail::throw_error(errc::cuda_error,
-                                     what + ": " + cudaGetErrorName(status) + ": " + cudaGetErrorString(status));
-}
-
-inline void check(cudaError_t status, const char* what) {
-    if (status != cudaSuccess) throw_cuda_error(status, what);
-}
-
-// ---- RAII for every CUDA resource ---------------------------------------------------------------
-
-// Makes `device` current on this thread for a scope, then restores the previous one (CUDA's
-// current device is per thread, and a library must not leave it changed).
-class device_scope {
-public:
-    explicit device_scope(int device) {
-        check(cudaGetDevice(&previous_), "cudaGetDevice");
-        if (device == previous_) return;
-        const cudaError_t status = cudaSetDevice(device);
-        if (status != cudaSuccess) throw_cuda_error(status, "cudaSetDevice(" + std::to_string(device) + ")");
-        changed_ = true;
-    }
-    ~device_scope() {
-        if (changed_) (void)cudaSetDevice(previous_);
-    }
-    device_scope(const device_scope&) = delete;
-    device_scope& operator=(const device_scope&) = delete;
-
-private:
-    int previous_ = 0;
-    bool changed_ = false;
-};
-
-struct stream_deleter {
-    void operator()(cudaStream_t s) const noexcept { (void)cudaStreamDestroy(s); }
-};
-struct event_deleter {
-    // Destroying an event whose work is still pending is allowed: CUDA frees it when done.
-    void operator()(cudaEvent_t e) const noexcept { (void)cudaEventDestroy(e); }
-};
-struct pinned_deleter {
-    std::size_t mapped_length = 0;  // non-zero: the bytes came from detail::allocate_aligned's mmap
-    void operator()(void* p) const noexcept {
-        (void)cudaHostUnregister(p);
-        release(p, mapped_length);
-    }
-    static void release(void* p, std::size_t mapped_length) noexcept {
-        if (mapped_length != 0)
-            safetensors::detail::aligned_delete{mapped_length}(static_cast<std::byte*>(p));
-        else
-            ::operator delete(p, std::align_val_t{pinned_alignment});
-    }
-    static constexpr std::size_t pinned_alignment = 4096;
-};
-struct device_deleter {
-    int device = 0;
-    void operator()(void* p) const noexcept {
-        int previous = 0;
-        const bool switch_device = cudaGetDevice(&previous) == cudaSuccess && previous != device;
-        if (switch_device) (void)cudaSetDevice(device);
-        (void)cudaFree(p);
-        if (switch_device) (void)cudaSetDevice(previous);
-    }
-};
-
-using unique_stream = std::unique_ptr<std::remove_pointer_t<cudaStream_t>, stream_deleter>;
-using unique_event = std::unique_ptr<std::remove_pointer_t<cudaEvent_t>, event_deleter>;
-using unique_pinned = std::unique_ptr<void, pinned_deleter>;
-using unique_device_memory = std::unique_ptr<void, device_deleter>;
-
-// On the current device. Non-blocking: no implicit synchronization with the legacy stream 0.
-inline unique_stream make_stream(unsigned flags = cudaStreamNonBlocking) {
-    cudaStream_t s = nullptr;
-    check(cudaStreamCreateWithFlags(&s, flags), "cudaStreamCreateWithFlags");
-    return unique_stream(s);
-}
-inline unique_event make_event(unsigned flags = cudaEventDisableTiming) {
-    cudaEvent_t e = nullptr;
-    check(cudaEventCreateWithFlags(&e, flags), "cudaEventCreateWithFlags");
-    return unique_event(e);
-}
-// Page-locked host memory, page aligned, usable for DMA by every device (portable). Ordinary
-// memory registered with cudaHostRegister rather than cudaHostAlloc's driver mapping: the
-// kernel must be able to DMA into it too, for O_DIRECT reads, and it cannot pin pages of a
-// driver mapping (such reads fail with EFAULT). Large buffers are mapped and hinted for
-// transparent huge pages (detail::allocate_aligned): fewer pages to pin, and to translate
-// for the CPU's copies into the ring.
-inline unique_pinned make_pinned(std::size_t bytes) {
-    const std::size_t size = bytes == 0 ? 1 : bytes;
-    void* p = nullptr;
-    std::size_t mapped = 0;
-    if (safetensors::detail::os::has_huge_pages && size >= safetensors::detail::huge_alloc_threshold) {
-        safetensors::detail::aligned_bytes b = safetensors::detail::allocate_aligned(size);  // pages: page aligned
-        mapped = b.get_deleter().mapped_length;
-        p = b.release();
-    }
-    if (p == nullptr) p = ::operator new(size, std::align_val_t{pinned_deleter::pinned_alignment});
-    const cudaError_t status = cudaHostRegister(p, size, cudaHostRegisterPortable);
-    if (status != cudaSuccess) {
-        pinned_deleter::release(p, mapped);
-        throw_cuda_error(status, "cudaHostRegister(" + std::to_string(bytes) + " bytes)");
-    }
-    return unique_pinned(p, pinned_deleter{mapped});
-}
-// Device memory on `device` (256-byte aligned, as cudaMalloc always is).
-inline unique_device_memory make_device_memory(int device, std::size_t bytes) {
-    device_scope scope(device);
-    void* p = nullptr;
-    const cudaError_t status = cudaMalloc(&p, bytes);
-    if (status != cudaSuccess)
-        throw_cuda_error(status, "cudaMalloc(" + std::to_string(bytes) + " bytes) on device " + std::to_string(device));
-    return unique_device_memory(p, device_deleter{device});
-}
 
 // ---- Options, requests, results -----------------------------------------------------------------
 
@@ -193,7 +74,7 @@ struct loader_options {
     // load_file*(): read with O_DIRECT, for a cold page cache (Linux; file systems that refuse
     // O_DIRECT, like tmpfs, are read buffered).
     bool direct_io = false;
-    // Runs of a strided slice (a column shard) closer than this are read together, gap
+    // Runs of a strided slice (a column split) closer than this are read together, gap
     // included, and picked apart by cudaMemcpy2DAsync: one read per slot instead of one
     // pread per row. 0 (the default) reads exactly the selected bytes.
     std::size_t read_gap = 0;
@@ -204,9 +85,9 @@ struct loader_options {
     bool blocking_wait = false;
 };
 
-// One tensor of a tensor-parallel load: its shard along `dim` (negative counts from the end),
+// One tensor of a tensor-parallel load: its part along `dim` (negative counts from the end),
 // or, without a dim, the whole tensor (replicated on every rank).
-struct shard_request {
+struct split_request {
     std::string name;
     std::optional<std::int64_t> dim;
 };
@@ -315,7 +196,7 @@ public:
         std::vector<staging::piece> pieces{{tensor.source_offset(), 0, tensor.byte_size()}};
         return upload_pieces(*tensor.source(), std::move(pieces), {}, destination, stream, progress);
     }
-    // The same for a slice or shard: destination receives its bytes packed in row-major order
+    // The same for a slice or split: destination receives its bytes packed in row-major order
     // (slice.byte_size() bytes). Only the selected bytes are read and moved.
     [[nodiscard]] pending_upload upload(const tensor_slice& slice, void* destination, cudaStream_t stream,
                                         const progress_callback& progress = {}) {
@@ -325,7 +206,7 @@ public:
                              progress);
     }
 
-    // -- Whole files, subsets, shards: one arena per call --
+    // -- Whole files, subsets, tensor-parallel parts: one arena per call --
 
     // Every tensor of f.
     device_tensor_map load(const file& f, const progress_callback& progress = {}) {
@@ -337,13 +218,13 @@ public:
     device_tensor_map load(const file& f, const std::vector<std::string>& names, const progress_callback& progress = {}) {
         return load_items(f, named_items(f, names), nullptr, progress);
     }
-    // Tensor parallel: shard(dim, rank, world_size) of each requested tensor (see
-    // safetensors::shard_range), or the whole tensor for a request without a dim. Row shards
-    // are one contiguous range of the file; column shards are read run by run (or, with
+    // Tensor parallel: split(dim, rank, world_size) of each requested tensor (see
+    // safetensors::split_range), or the whole tensor for a request without a dim. Row parts
+    // are one contiguous range of the file; column parts are read run by run (or, with
     // read_gap, in blocks picked apart by cudaMemcpy2DAsync); nothing else is read.
-    device_tensor_map load_shards(const file& f, const std::vector<shard_request>& requests, std::uint64_t rank,
+    device_tensor_map load_parts(const file& f, const std::vector<split_request>& requests, std::uint64_t rank,
                                   std::uint64_t world_size, const progress_callback& progress = {}) {
-        return load_items(f, shard_items(f, requests, rank, world_size), nullptr, progress);
+        return load_items(f, split_items(f, requests, rank, world_size), nullptr, progress);
     }
 
     // The same from a path, timed from the open: these also honour options().direct_io.
@@ -360,12 +241,12 @@ public:
         opened o = open_for_load(path);
         return load_items(o.f, named_items(o.f, names), o.direct.get(), progress, start);
     }
-    device_tensor_map load_file_shards(const std::string& path, const std::vector<shard_request>& requests,
+    device_tensor_map load_file_parts(const std::string& path, const std::vector<split_request>& requests,
                                        std::uint64_t rank, std::uint64_t world_size,
                                        const progress_callback& progress = {}) {
         const clock::time_point start = clock::now();  // timed from the open
         opened o = open_for_load(path);
-        return load_items(o.f, shard_items(o.f, requests, rank, world_size), o.direct.get(), progress, start);
+        return load_items(o.f, split_items(o.f, requests, rank, world_size), o.direct.get(), progress, start);
     }
 
 private:
@@ -502,6 +383,32 @@ private:
         return pending_upload(std::move(done));
     }
 
+    // Where each item goes in the one device allocation, and the pieces that take it there.
+    struct arena_layout {
+        std::vector<std::uint64_t> offsets;  // one per item, each arena_alignment aligned
+        std::vector<staging::piece> dense, strided;
+        std::uint64_t size = 0;
+    };
+
+    static arena_layout lay_out(const std::vector<item>& items) {
+        arena_layout out;
+        for (const item& it : items) {
+            out.size = (out.size + arena_alignment - 1) / arena_alignment * arena_alignment;
+            out.offsets.push_back(out.size);
+            if (it.slice) {
+                add_slice_pieces(*it.slice, out.size, out.dense, out.strided);
+                out.size += it.slice->byte_size();
+            } else {
+                out.dense.push_back({it.view.source_offset(), out.size, it.view.byte_size()});
+                out.size += it.view.byte_size();
+            }
+        }
+        if (!safetensors::detail::fits_size_t(out.size))
+            safetensors::detail::throw_error(errc::file_too_large, "loader: " + std::to_string(out.size) +
+                                                                       " bytes do not fit in the address space");
+        return out;
+    }
+
     device_tensor_map load_items(const file& f, std::vector<item> items, const direct_file* direct,
                                  const progress_callback& progress, clock::time_point start = clock::now()) {
         std::lock_guard<std::mutex> lock(mutex_);
@@ -512,31 +419,16 @@ private:
         std::stable_sort(items.begin(), items.end(), [](const item& a, const item& b) {
             return a.view.source_offset() < b.view.source_offset();
         });
-        std::vector<std::uint64_t> offsets;
-        std::vector<staging::piece> dense, strided;
-        std::uint64_t arena_size = 0;
-        for (const item& it : items) {
-            arena_size = (arena_size + arena_alignment - 1) / arena_alignment * arena_alignment;
-            offsets.push_back(arena_size);
-            if (it.slice) {
-                add_slice_pieces(*it.slice, arena_size, dense, strided);
-                arena_size += it.slice->byte_size();
-            } else {
-                dense.push_back({it.view.source_offset(), arena_size, it.view.byte_size()});
-                arena_size += it.view.byte_size();
-            }
-        }
-        if (!safetensors::detail::fits_size_t(arena_size))
-            safetensors::detail::throw_error(errc::file_too_large, "loader: " + std::to_string(arena_size) +
-                                                                       " bytes do not fit in the address space");
+        arena_layout layout = lay_out(items);
 
-        const staging::plan work = make_plan(std::move(dense), std::move(strided), direct != nullptr);
+        const staging::plan work =
+            make_plan(std::move(layout.dense), std::move(layout.strided), direct != nullptr);
         copy_backend backend(device_, stream_.get(), events_);
         // The readers start now, so the device allocation below overlaps the first reads.
         staging::pipeline<copy_backend> pipe(work, *ring_, make_reader(*f.source(), direct), backend, options_.threads);
         std::shared_ptr<void> arena;
-        if (arena_size != 0) {
-            unique_device_memory memory = make_device_memory(device_, detail::to_size(arena_size));
+        if (layout.size != 0) {
+            unique_device_memory memory = make_device_memory(device_, detail::to_size(layout.size));
             arena = std::shared_ptr<void>(memory.get(), memory.get_deleter());
             memory.release();  // the shared_ptr owns it now (its constructor frees it if it throws)
         }
@@ -547,8 +439,13 @@ private:
             safetensors::detail::throw_error(errc::cancelled, "cancelled by the progress callback after " +
                                                                   std::to_string(work.payload) + " of " +
                                                                   std::to_string(work.payload) + " bytes");
-        record_stats(work, arena_size, direct != nullptr, start, pipe.timings());
+        record_stats(work, layout.size, direct != nullptr, start, pipe.timings());
+        return device_tensors(items, layout.offsets, arena);
+    }
 
+    // The result map: every tensor points into the arena and shares its ownership.
+    device_tensor_map device_tensors(const std::vector<item>& items, const std::vector<std::uint64_t>& offsets,
+                                     const std::shared_ptr<void>& arena) const {
         device_tensor_map out;
         for (std::size_t i = 0; i < items.size(); ++i) {
             const item& it = items[i];
@@ -573,13 +470,13 @@ private:
         return items;
     }
 
-    static std::vector<item> shard_items(const file& f, const std::vector<shard_request>& requests,
+    static std::vector<item> split_items(const file& f, const std::vector<split_request>& requests,
                                          std::uint64_t rank, std::uint64_t world_size) {
         std::vector<item> items;
-        for (const shard_request& r : requests) {
+        for (const split_request& r : requests) {
             tensor_view v = f.tensor(r.name);
             if (r.dim)
-                items.push_back({v, v.shard(*r.dim, rank, world_size)});
+                items.push_back({v, v.split(*r.dim, rank, world_size)});
             else
                 items.push_back({v, std::nullopt});
         }

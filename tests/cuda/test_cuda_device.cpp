@@ -1,10 +1,11 @@
 // The CUDA loader on a real device (test suite "gpu", skipped without one): every fixture file,
-// subset, slice and shard arrives byte for byte (copied back and compared with the host's
+// subset, slice and split arrives byte for byte (copied back and compared with the host's
 // bytes and the manifests' SHA-256), through every engine path (threads, tiny rings, direct
 // I/O, block reads with 2D copies), and every error path cleans up after itself.
+#include <safetensors/cuda.hpp>  // first: compiled on its own by nvcc
+
 #include <doctest/doctest.h>
 
-#include <safetensors/cuda.hpp>
 #include <safetensors/safetensors.hpp>
 
 #include <nlohmann/json.hpp>
@@ -292,12 +293,12 @@ TEST_CASE("every slice of the slicing fixture matches the host result and the ma
     CHECK(checked >= 4 * 45);
 }
 
-TEST_CASE("tensor-parallel shards: upload, load_shards and load_file_shards match the host shards") {
+TEST_CASE("tensor-parallel parts: upload, load_parts and load_file_parts match the host parts") {
     const std::string path = data_dir() + "/reference/valid/slicing.safetensors";
     const st::file f = st::open(path);
     auto stream = st::cuda::make_stream();
     auto settings = engine_settings();
-    settings.back().direct_io = true;  // load_file_shards with O_DIRECT blocks
+    settings.back().direct_io = true;  // load_file_parts with O_DIRECT blocks
     for (const auto& options : settings) {
         st::cuda::loader gpu(0, options);
         for (std::uint64_t world = 1; world <= 5; ++world)
@@ -305,14 +306,14 @@ TEST_CASE("tensor-parallel shards: upload, load_shards and load_file_shards matc
                 INFO("rank " << rank << " of " << world << ", threads " << options.threads);
                 for (const char* name : {"x_f32", "x_i16", "x_bf16"})
                     for (std::int64_t dim = -1; dim < 3; ++dim) {
-                        const st::tensor_slice s = f.tensor(name).shard(dim, rank, world);
+                        const st::tensor_slice s = f.tensor(name).split(dim, rank, world);
                         auto dst = st::cuda::make_device_memory(0, static_cast<std::size_t>(s.byte_size()) + 1);
                         gpu.upload(s, dst.get(), stream.get()).wait();
                         CHECK(to_host(dst.get(), static_cast<std::size_t>(s.byte_size())) == host_bytes(s));
                     }
-                const std::vector<st::cuda::shard_request> requests{{"x_f32", 0}, {"x_i16", 1}, {"x_bf16", 2}, {"v", {}}};
-                for (const auto& m : {gpu.load_shards(f, requests, rank, world),
-                                      gpu.load_file_shards(path, requests, rank, world)}) {
+                const std::vector<st::cuda::split_request> requests{{"x_f32", 0}, {"x_i16", 1}, {"x_bf16", 2}, {"v", {}}};
+                for (const auto& m : {gpu.load_parts(f, requests, rank, world),
+                                      gpu.load_file_parts(path, requests, rank, world)}) {
                     REQUIRE(m.size() == 4);
                     for (const auto& r : requests) {
                         const st::device_tensor& d = m.at(r.name);
@@ -321,7 +322,7 @@ TEST_CASE("tensor-parallel shards: upload, load_shards and load_file_shards matc
                             check_tensor(d, v, 0);
                             continue;
                         }
-                        const st::tensor_slice s = v.shard(*r.dim, rank, world);
+                        const st::tensor_slice s = v.split(*r.dim, rank, world);
                         CHECK(st::span<const std::uint64_t>(d.shape) == s.shape());
                         CHECK(d.byte_size == s.byte_size());
                         CHECK(to_host(d.data, d.byte_size) == host_bytes(s));
@@ -341,7 +342,7 @@ TEST_CASE("a 48 MiB file: whole, subsets and column shards through the default e
     for (const auto& options : {st::cuda::loader_options{}, gaps, direct}) {
         st::cuda::loader gpu(0, options);
         check_map(gpu.load_file(path), f);
-        std::vector<st::cuda::shard_request> requests;
+        std::vector<st::cuda::split_request> requests;
         for (int i = 0; i < 12; ++i) {
             const std::string layer = "layer" + std::to_string(i);
             requests.push_back({layer + ".w", i % 2});  // rows and columns alternately, like Megatron
@@ -349,10 +350,10 @@ TEST_CASE("a 48 MiB file: whole, subsets and column shards through the default e
             requests.push_back({layer + ".b", {}});
         }
         for (std::uint64_t rank = 0; rank < 4; ++rank) {
-            const auto m = gpu.load_file_shards(path, requests, rank, 4);
+            const auto m = gpu.load_file_parts(path, requests, rank, 4);
             for (const auto& r : requests) {
                 const st::tensor_view v = f.tensor(r.name);
-                const auto expected = r.dim ? host_bytes(v.shard(*r.dim, rank, 4)) : host_bytes(v);
+                const auto expected = r.dim ? host_bytes(v.split(*r.dim, rank, 4)) : host_bytes(v);
                 CHECK(to_host(m.at(r.name).data, m.at(r.name).byte_size) == expected);
             }
         }
