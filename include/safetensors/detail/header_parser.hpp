@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "../header_table.hpp"
+#include "json_sax.hpp"
 #include "utf8.hpp"
 
 namespace safetensors::detail {
@@ -40,9 +41,7 @@ public:
         table.entries_.reserve(text.size() / 80);
         table.dims_.reserve(text.size() / 32);
         header_builder builder(table);
-        const char* first = text.data();
-        bool ok = json::sax_parse(first, first + text.size(), &builder, json::input_format_t::json,
-                                  /*strict=*/true, /*ignore_comments=*/false);
+        bool ok = json_sax_parse(text, &builder);
         if (!ok || builder.failed_) throw_error(builder.failure_code_, builder.failure_);
         finish(table);
         return table;

@@ -16,6 +16,7 @@
 #include "../error.hpp"
 #include "../header_table.hpp"  // max_json_depth: the index gets the header's nesting limit
 #include "../index_table.hpp"
+#include "json_sax.hpp"
 #include "utf8.hpp"
 
 namespace safetensors::detail {
@@ -52,9 +53,7 @@ public:
         index_table table;
         table.raw_.assign(text.data(), text.size());
         index_builder builder(table, where);
-        const char* first = text.data();
-        const bool ok = json::sax_parse(first, first + text.size(), &builder, json::input_format_t::json,
-                                        /*strict=*/true, /*ignore_comments=*/false);
+        const bool ok = json_sax_parse(text, &builder);
         if (!ok || builder.failed_) throw_error(builder.failure_code_, builder.failure_);
         builder.finish();
         return table;
