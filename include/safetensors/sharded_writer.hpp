@@ -56,7 +56,7 @@ struct sharded_write_options {
     std::optional<metadata_map> shard_metadata = metadata_map{{"format", "pt"}};
     // Extra keys for the index's "metadata" object, besides the computed ones. Must be an
     // object without "total_size" (and "total_parameters" when that is computed).
-    nlohmann::json index_metadata = nlohmann::json::object();
+    nlohmann::json index_metadata = nlohmann::json(nlohmann::json::value_t::object);
     // Also write "total_parameters" (elements over all tensors), as transformers 5 does;
     // transformers 4 writes "total_size" alone.
     bool total_parameters = true;
@@ -129,12 +129,13 @@ inline std::string index_json(const std::vector<std::pair<std::string, std::stri
                               const nlohmann::json& metadata) {
     if (!metadata.is_object())
         detail::throw_error(errc::invalid_argument, "index metadata must be a JSON object, got " + std::string(metadata.type_name()));
-    nlohmann::json map = nlohmann::json::object();
+    // json(value_t::object) is json::object() without nlohmann's initializer-list constructor (compile cost).
+    nlohmann::json map = nlohmann::json(nlohmann::json::value_t::object);
     for (const auto& [name, shard] : weight_map) {
         if (!map.emplace(name, shard).second)
             detail::throw_error(errc::duplicate_name, "duplicate tensor name " + detail::quote(name));
     }
-    nlohmann::json index = nlohmann::json::object();
+    nlohmann::json index = nlohmann::json(nlohmann::json::value_t::object);
     index["metadata"] = metadata;
     index["weight_map"] = std::move(map);
     try {

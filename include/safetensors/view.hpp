@@ -12,7 +12,6 @@
 // collection or a loader can hand slices around freely.
 #pragma once
 
-#include <complex>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>

@@ -9,7 +9,6 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
-#include <random>
 #include <string>
 #include <utility>
 
@@ -42,7 +41,7 @@ inline temp_location split_target(const std::string& target) {
     return where;
 }
 
-// 12 characters from [0-9a-z]: about 62 bits, mixed from std::random_device (when it works),
+// 12 characters from [0-9a-z]: about 62 bits, mixed from os::entropy() (when it works),
 // the clock, an address and a process-wide counter, so two writers never pick the same name
 // in practice; O_EXCL / CREATE_NEW catch the rest and the caller retries.
 inline std::string random_suffix() {
@@ -50,12 +49,7 @@ inline std::string random_suffix() {
     std::uint64_t seed = static_cast<std::uint64_t>(std::chrono::high_resolution_clock::now().time_since_epoch().count());
     seed ^= std::uint64_t{reinterpret_cast<std::uintptr_t>(&counter)} << 16;
     seed += counter.fetch_add(0x9E3779B97F4A7C15ull, std::memory_order_relaxed);
-    try {
-        std::random_device device;
-        seed ^= (static_cast<std::uint64_t>(device()) << 32) ^ device();
-    } catch (...) {
-        // No entropy source: the other inputs and the retry on a name clash still suffice.
-    }
+    seed ^= os::entropy();  // 0 without an entropy source: the rest and the retry on a clash suffice
     // splitmix64 finalizer: spreads every input bit over the whole word.
     seed = (seed ^ (seed >> 30)) * 0xBF58476D1CE4E5B9ull;
     seed = (seed ^ (seed >> 27)) * 0x94D049BB133111EBull;

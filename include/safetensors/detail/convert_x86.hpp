@@ -23,12 +23,12 @@
 #if SAFETENSORS_DETAIL_CONVERT_X86
 
 #include <cpuid.h>
-#include <immintrin.h>
 
 #include <cstddef>
 #include <cstdint>
 
 #include "convert_scalar.hpp"
+#include "x86_vec.hpp"
 
 namespace safetensors {
 namespace detail {
@@ -62,11 +62,11 @@ __attribute__((target("avx2,f16c"))) inline void bf16_to_f32_avx2(const std::byt
                                                                    std::size_t count) noexcept {
     std::size_t i = 0;
     for (; i + 16 <= count; i += 16) {  // widen each 16-bit code to 32 bits, then shift it to the top
-        const __m128i lo = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + 2 * i));
-        const __m128i hi = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + 2 * i + 16));
-        _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + 4 * i), _mm256_slli_epi32(_mm256_cvtepu16_epi32(lo), 16));
-        _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + 4 * i + 32),
-                            _mm256_slli_epi32(_mm256_cvtepu16_epi32(hi), 16));
+        const x86::m128i lo = x86::mm_loadu_si128(reinterpret_cast<const x86::m128i*>(src + 2 * i));
+        const x86::m128i hi = x86::mm_loadu_si128(reinterpret_cast<const x86::m128i*>(src + 2 * i + 16));
+        x86::mm256_storeu_si256(reinterpret_cast<x86::m256i*>(dst + 4 * i), x86::mm256_slli_epi32<16>(x86::mm256_cvtepu16_epi32(lo)));
+        x86::mm256_storeu_si256(reinterpret_cast<x86::m256i*>(dst + 4 * i + 32),
+                                x86::mm256_slli_epi32<16>(x86::mm256_cvtepu16_epi32(hi)));
     }
     bf16_to_f32_scalar(src + 2 * i, dst + 4 * i, count - i);
 }
@@ -75,10 +75,10 @@ __attribute__((target("avx2,f16c"))) inline void f16_to_f32_avx2(const std::byte
                                                                   std::size_t count) noexcept {
     std::size_t i = 0;
     for (; i + 16 <= count; i += 16) {
-        const __m128i lo = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + 2 * i));
-        const __m128i hi = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + 2 * i + 16));
-        _mm256_storeu_ps(reinterpret_cast<float*>(dst + 4 * i), _mm256_cvtph_ps(lo));
-        _mm256_storeu_ps(reinterpret_cast<float*>(dst + 4 * i + 32), _mm256_cvtph_ps(hi));
+        const x86::m128i lo = x86::mm_loadu_si128(reinterpret_cast<const x86::m128i*>(src + 2 * i));
+        const x86::m128i hi = x86::mm_loadu_si128(reinterpret_cast<const x86::m128i*>(src + 2 * i + 16));
+        x86::mm256_storeu_ps(reinterpret_cast<float*>(dst + 4 * i), x86::mm256_cvtph_ps(lo));
+        x86::mm256_storeu_ps(reinterpret_cast<float*>(dst + 4 * i + 32), x86::mm256_cvtph_ps(hi));
     }
     f16_to_f32_scalar(src + 2 * i, dst + 4 * i, count - i);
 }
@@ -87,10 +87,10 @@ __attribute__((target("avx2,f16c"))) inline void f32_to_f16_avx2(const std::byte
                                                                   std::size_t count) noexcept {
     std::size_t i = 0;
     for (; i + 16 <= count; i += 16) {
-        const __m256 lo = _mm256_loadu_ps(reinterpret_cast<const float*>(src + 4 * i));
-        const __m256 hi = _mm256_loadu_ps(reinterpret_cast<const float*>(src + 4 * i + 32));
-        _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + 2 * i), _mm256_cvtps_ph(lo, _MM_FROUND_TO_NEAREST_INT));
-        _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + 2 * i + 16), _mm256_cvtps_ph(hi, _MM_FROUND_TO_NEAREST_INT));
+        const x86::m256 lo = x86::mm256_loadu_ps(reinterpret_cast<const float*>(src + 4 * i));
+        const x86::m256 hi = x86::mm256_loadu_ps(reinterpret_cast<const float*>(src + 4 * i + 32));
+        x86::mm_storeu_si128(reinterpret_cast<x86::m128i*>(dst + 2 * i), x86::mm256_cvtps_ph<x86::fround_to_nearest_int>(lo));
+        x86::mm_storeu_si128(reinterpret_cast<x86::m128i*>(dst + 2 * i + 16), x86::mm256_cvtps_ph<x86::fround_to_nearest_int>(hi));
     }
     f32_to_f16_scalar(src + 4 * i, dst + 2 * i, count - i);
 }
@@ -99,20 +99,20 @@ __attribute__((target("avx2,f16c"))) inline void f32_to_f16_avx2(const std::byte
 // boundary (that would change the ABI of a function compiled without AVX).
 __attribute__((target("avx2,f16c"))) inline void f32_to_bf16_avx2(const std::byte* src, std::byte* dst,
                                                                    std::size_t count) noexcept {
-    const __m256i one = _mm256_set1_epi32(1), bias = _mm256_set1_epi32(0x7fff), quiet = _mm256_set1_epi32(0x40);
+    const x86::m256i one = x86::mm256_set1_epi32(1), bias = x86::mm256_set1_epi32(0x7fff), quiet = x86::mm256_set1_epi32(0x40);
     std::size_t i = 0;
     for (; i + 16 <= count; i += 16) {
-        const __m256i a = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + 4 * i));
-        const __m256i b = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + 4 * i + 32));
-        const __m256i a_top = _mm256_srli_epi32(a, 16), b_top = _mm256_srli_epi32(b, 16);
-        __m256i ra = _mm256_srli_epi32(_mm256_add_epi32(_mm256_add_epi32(a, bias), _mm256_and_si256(a_top, one)), 16);
-        __m256i rb = _mm256_srli_epi32(_mm256_add_epi32(_mm256_add_epi32(b, bias), _mm256_and_si256(b_top, one)), 16);
-        const __m256 fa = _mm256_castsi256_ps(a), fb = _mm256_castsi256_ps(b);
-        ra = _mm256_blendv_epi8(ra, _mm256_or_si256(a_top, quiet), _mm256_castps_si256(_mm256_cmp_ps(fa, fa, _CMP_UNORD_Q)));
-        rb = _mm256_blendv_epi8(rb, _mm256_or_si256(b_top, quiet), _mm256_castps_si256(_mm256_cmp_ps(fb, fb, _CMP_UNORD_Q)));
+        const x86::m256i a = x86::mm256_loadu_si256(reinterpret_cast<const x86::m256i*>(src + 4 * i));
+        const x86::m256i b = x86::mm256_loadu_si256(reinterpret_cast<const x86::m256i*>(src + 4 * i + 32));
+        const x86::m256i a_top = x86::mm256_srli_epi32<16>(a), b_top = x86::mm256_srli_epi32<16>(b);
+        x86::m256i ra = x86::mm256_srli_epi32<16>(x86::mm256_add_epi32(x86::mm256_add_epi32(a, bias), x86::mm256_and_si256(a_top, one)));
+        x86::m256i rb = x86::mm256_srli_epi32<16>(x86::mm256_add_epi32(x86::mm256_add_epi32(b, bias), x86::mm256_and_si256(b_top, one)));
+        const x86::m256 fa = x86::mm256_castsi256_ps(a), fb = x86::mm256_castsi256_ps(b);
+        ra = x86::mm256_blendv_epi8(ra, x86::mm256_or_si256(a_top, quiet), x86::mm256_castps_si256(x86::mm256_cmp_ps<x86::cmp_unord_q>(fa, fa)));
+        rb = x86::mm256_blendv_epi8(rb, x86::mm256_or_si256(b_top, quiet), x86::mm256_castps_si256(x86::mm256_cmp_ps<x86::cmp_unord_q>(fb, fb)));
         // packus interleaves 128-bit lanes (a0-3 b0-3 a4-7 b4-7); the permute restores the order.
-        const __m256i packed = _mm256_permute4x64_epi64(_mm256_packus_epi32(ra, rb), 0xD8);
-        _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + 2 * i), packed);
+        const x86::m256i packed = x86::mm256_permute4x64_epi64<0xD8>(x86::mm256_packus_epi32(ra, rb));
+        x86::mm256_storeu_si256(reinterpret_cast<x86::m256i*>(dst + 2 * i), packed);
     }
     f32_to_bf16_scalar(src + 4 * i, dst + 2 * i, count - i);
 }
@@ -124,10 +124,10 @@ __attribute__((target("avx2,f16c"))) void f8_to_f32_avx2(const std::byte* src, s
     const float* table = small_float_table(T);
     std::size_t i = 0;
     for (; i + 16 <= count; i += 16) {
-        const __m128i codes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i));
-        const __m256i lo = _mm256_cvtepu8_epi32(codes), hi = _mm256_cvtepu8_epi32(_mm_srli_si128(codes, 8));
-        _mm256_storeu_ps(reinterpret_cast<float*>(dst + 4 * i), _mm256_i32gather_ps(table, lo, 4));
-        _mm256_storeu_ps(reinterpret_cast<float*>(dst + 4 * i + 32), _mm256_i32gather_ps(table, hi, 4));
+        const x86::m128i codes = x86::mm_loadu_si128(reinterpret_cast<const x86::m128i*>(src + i));
+        const x86::m256i lo = x86::mm256_cvtepu8_epi32(codes), hi = x86::mm256_cvtepu8_epi32(x86::mm_srli_si128<8>(codes));
+        x86::mm256_storeu_ps(reinterpret_cast<float*>(dst + 4 * i), x86::mm256_i32gather_ps<4>(table, lo));
+        x86::mm256_storeu_ps(reinterpret_cast<float*>(dst + 4 * i + 32), x86::mm256_i32gather_ps<4>(table, hi));
     }
     f8_to_f32_scalar<T>(src + i, dst + 4 * i, count - i);
 }
@@ -135,80 +135,71 @@ __attribute__((target("avx2,f16c"))) void f8_to_f32_avx2(const std::byte* src, s
 // ---- AVX-512F: 16 elements per vector -----------------------------------------------------------
 // The zero-masking forms with an all-ones mask are the plain instructions; they are used because
 // the plain intrinsics start from _mm512_undefined_*(), which GCC 12 reports as
-// -Wmaybe-uninitialized (GCC bug 105593).
+// -Wmaybe-uninitialized (GCC bug 105593). The intrinsics are x86_vec.hpp's (not <immintrin.h>).
 
 __attribute__((target("avx512f"))) inline void bf16_to_f32_avx512(const std::byte* src, std::byte* dst,
                                                                    std::size_t count) noexcept {
-    const __mmask16 all = 0xffff;
+    const x86::mmask16 all = 0xffff;
     std::size_t i = 0;
     for (; i + 16 <= count; i += 16) {
-        const __m256i codes = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + 2 * i));
-        _mm512_storeu_si512(dst + 4 * i, _mm512_maskz_slli_epi32(all, _mm512_maskz_cvtepu16_epi32(all, codes), 16));
+        const x86::m256i codes = x86::mm256_loadu_si256(reinterpret_cast<const x86::m256i*>(src + 2 * i));
+        x86::mm512_storeu_si512(dst + 4 * i, x86::mm512_maskz_slli_epi32<16>(all, x86::mm512_maskz_cvtepu16_epi32(all, codes)));
     }
     bf16_to_f32_scalar(src + 2 * i, dst + 4 * i, count - i);
 }
 
 __attribute__((target("avx512f"))) inline void f16_to_f32_avx512(const std::byte* src, std::byte* dst,
                                                                   std::size_t count) noexcept {
-    const __mmask16 all = 0xffff;
+    const x86::mmask16 all = 0xffff;
     std::size_t i = 0;
     for (; i + 16 <= count; i += 16) {
-        const __m256i codes = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + 2 * i));
-        _mm512_storeu_ps(dst + 4 * i, _mm512_maskz_cvtph_ps(all, codes));
+        const x86::m256i codes = x86::mm256_loadu_si256(reinterpret_cast<const x86::m256i*>(src + 2 * i));
+        x86::mm512_storeu_ps(dst + 4 * i, x86::mm512_maskz_cvtph_ps(all, codes));
     }
     f16_to_f32_scalar(src + 2 * i, dst + 4 * i, count - i);
 }
 
 __attribute__((target("avx512f"))) inline void f32_to_f16_avx512(const std::byte* src, std::byte* dst,
                                                                   std::size_t count) noexcept {
-    const __mmask16 all = 0xffff;
+    const x86::mmask16 all = 0xffff;
     std::size_t i = 0;
     for (; i + 16 <= count; i += 16) {
-        const __m512 v = _mm512_loadu_ps(src + 4 * i);
-        _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + 2 * i), _mm512_maskz_cvtps_ph(all, v, _MM_FROUND_TO_NEAREST_INT));
+        const x86::m512 v = x86::mm512_loadu_ps(src + 4 * i);
+        x86::mm256_storeu_si256(reinterpret_cast<x86::m256i*>(dst + 2 * i), x86::mm512_maskz_cvtps_ph<x86::fround_to_nearest_int>(all, v));
     }
     f32_to_f16_scalar(src + 4 * i, dst + 2 * i, count - i);
 }
 
 __attribute__((target("avx512f"))) inline void f32_to_bf16_avx512(const std::byte* src, std::byte* dst,
                                                                    std::size_t count) noexcept {
-    const __m512i one = _mm512_set1_epi32(1), bias = _mm512_set1_epi32(0x7fff), quiet = _mm512_set1_epi32(0x40);
-    const __mmask16 all = 0xffff;
+    const x86::m512i one = x86::mm512_set1_epi32(1), bias = x86::mm512_set1_epi32(0x7fff), quiet = x86::mm512_set1_epi32(0x40);
+    const x86::mmask16 all = 0xffff;
     std::size_t i = 0;
     for (; i + 16 <= count; i += 16) {
-        const __m512i x = _mm512_loadu_si512(src + 4 * i);
-        const __m512i top = _mm512_maskz_srli_epi32(all, x, 16);
-        const __m512i rounded =
-            _mm512_maskz_srli_epi32(all, _mm512_add_epi32(_mm512_add_epi32(x, bias), _mm512_and_si512(top, one)), 16);
-        const __m512 f = _mm512_castsi512_ps(x);
-        const __mmask16 nan = _mm512_cmp_ps_mask(f, f, _CMP_UNORD_Q);
-        const __m512i result = _mm512_mask_blend_epi32(nan, rounded, _mm512_or_si512(top, quiet));
-        _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + 2 * i), _mm512_maskz_cvtepi32_epi16(all, result));
+        const x86::m512i x = x86::mm512_loadu_si512(src + 4 * i);
+        const x86::m512i top = x86::mm512_maskz_srli_epi32<16>(all, x);
+        const x86::m512i rounded =
+            x86::mm512_maskz_srli_epi32<16>(all, x86::mm512_add_epi32(x86::mm512_add_epi32(x, bias), x86::mm512_and_si512(top, one)));
+        const x86::m512 f = x86::mm512_castsi512_ps(x);
+        const x86::mmask16 nan = x86::mm512_cmp_ps_mask<x86::cmp_unord_q>(f, f);
+        const x86::m512i result = x86::mm512_mask_blend_epi32(nan, rounded, x86::mm512_or_si512(top, quiet));
+        x86::mm256_storeu_si256(reinterpret_cast<x86::m256i*>(dst + 2 * i), x86::mm512_maskz_cvtepi32_epi16(all, result));
     }
     f32_to_bf16_scalar(src + 4 * i, dst + 2 * i, count - i);
 }
 
-// At -O0, g++'s _mm512_mask_i32gather_ps is a macro that passes the mask to a builtin taking a
-// short. (The unmasked gather warns at -O2 instead: its source is _mm512_undefined_ps().)
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wsign-conversion"
-#endif
 template <dtype T>
 __attribute__((target("avx512f"))) void f8_to_f32_avx512(const std::byte* src, std::byte* dst,
                                                           std::size_t count) noexcept {
     const float* table = small_float_table(T);
-    const __mmask16 all = 0xffff;
+    const x86::mmask16 all = 0xffff;
     std::size_t i = 0;
     for (; i + 16 <= count; i += 16) {
-        const __m512i codes = _mm512_maskz_cvtepu8_epi32(all, _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i)));
-        _mm512_storeu_ps(dst + 4 * i, _mm512_mask_i32gather_ps(_mm512_setzero_ps(), all, codes, table, 4));
+        const x86::m512i codes = x86::mm512_maskz_cvtepu8_epi32(all, x86::mm_loadu_si128(reinterpret_cast<const x86::m128i*>(src + i)));
+        x86::mm512_storeu_ps(dst + 4 * i, x86::mm512_mask_i32gather_ps<4>(x86::mm512_setzero_ps(), all, codes, table));
     }
     f8_to_f32_scalar<T>(src + i, dst + 4 * i, count - i);
 }
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic pop
-#endif
 
 } // namespace detail
 } // namespace safetensors

@@ -76,11 +76,13 @@ public:
             case state::top_value: state_ = state::top_object; return true;
             case state::map_value: state_ = state::map_object; return true;
             case state::metadata_value:
-                table_.metadata_.emplace(json::object());
+                // json(value_t) rather than json::object(): the same empty value, without
+                // compiling nlohmann's initializer-list constructor (compile cost).
+                table_.metadata_.emplace(json(json::value_t::object));
                 stack_.push_back(&*table_.metadata_);
                 state_ = state::metadata_tree;
                 return true;
-            case state::metadata_tree: return open_container(json::object());
+            case state::metadata_tree: return open_container(json(json::value_t::object));
             case state::skipping: skip_start(); return true;
             default: return unexpected("an object");
         }
@@ -127,7 +129,7 @@ public:
     bool start_array(std::size_t) {
         if (!enter()) return false;
         switch (state_) {
-            case state::metadata_tree: return open_container(json::array());
+            case state::metadata_tree: return open_container(json(json::value_t::array));
             case state::skipping: skip_start(); return true;
             default: return unexpected("an array");
         }

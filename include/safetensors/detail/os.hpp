@@ -35,6 +35,8 @@
 //   map_read(f, n, pop, path) os::mapping: a read-only map of the whole file (data())
 //   advise(mapping, advice)   access-pattern hint (madvise)
 //   allocate_pages / free_pages   fresh pages from the kernel (huge pages where possible)
+// Entropy
+//   entropy()                 64 random bits from the system, 0 where there are none
 // Locks
 //   mutex                     lock() / unlock(), also without std::mutex (MinGW win32 threads)
 // Shared by both (os_config.hpp, no OS header): the enums advice and target_kind, and the

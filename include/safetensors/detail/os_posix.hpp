@@ -366,6 +366,20 @@ inline void* allocate_pages(std::size_t size) noexcept {
 
 inline void free_pages(void* p, std::size_t size) noexcept { ::munmap(p, size); }
 
+// ---- Entropy --------------------------------------------------------------------------------
+
+// 64 bits from the kernel's random source, or 0 where it cannot be read (a chroot without
+// /dev): callers mix it with other inputs. Read directly, so that <random> is not compiled
+// into every file that includes the writer.
+inline std::uint64_t entropy() noexcept {
+    std::uint64_t value = 0;
+    const int fd = open_retrying("/dev/urandom", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return 0;
+    if (::read(fd, &value, sizeof value) != static_cast<ssize_t>(sizeof value)) value = 0;
+    ::close(fd);
+    return value;
+}
+
 // ---- Locks ----------------------------------------------------------------------------------
 
 // A plain mutex (lock, unlock): std::mutex does not exist with MinGW's win32 thread model.

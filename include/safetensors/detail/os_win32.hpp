@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <random>
 #include <string>
 #include <utility>
 
@@ -316,6 +317,19 @@ inline void* allocate_pages(std::size_t size) noexcept {
 }
 
 inline void free_pages(void* p, std::size_t /*size*/) noexcept { ::VirtualFree(p, 0, MEM_RELEASE); }
+
+// ---- Entropy --------------------------------------------------------------------------------
+
+// 64 bits from the system's random source (std::random_device is rand_s with MinGW), or 0
+// where it fails: callers mix it with other inputs.
+inline std::uint64_t entropy() noexcept {
+    try {
+        std::random_device device;
+        return (static_cast<std::uint64_t>(device()) << 32) ^ device();
+    } catch (...) {
+        return 0;
+    }
+}
 
 // ---- Locks ----------------------------------------------------------------------------------
 

@@ -12,6 +12,7 @@
 
 #include "../error.hpp"
 #include "../header_table.hpp"  // max_json_depth
+#include "json_sax.hpp"
 #include "utf8.hpp"
 
 namespace safetensors::detail {
@@ -40,16 +41,13 @@ public:
 protected:
     explicit sax_builder(json_document document) : document_(std::move(document)) {}
 
-    // Checks text's bytes, then runs nlohmann's SAX parser with builder (a class derived from
-    // this one) and throws the first failure.
+    // Checks text's bytes, then runs nlohmann's JSON SAX parser (json_sax.hpp) with builder
+    // (a class derived from this one) and throws the first failure.
     template <class Builder>
     static void parse(std::string_view text, Builder& builder) {
         const sax_builder& base = builder;
         base.check_bytes(text);
-        const char* first = text.data();
-        const bool ok = nlohmann::json::sax_parse(first, first + text.size(), &builder,
-                                                  nlohmann::json::input_format_t::json,
-                                                  /*strict=*/true, /*ignore_comments=*/false);
+        const bool ok = json_sax_parse(text, &builder);
         if (!ok || base.failed_) throw_error(base.failure_code_, base.failure_);
     }
 

@@ -5,7 +5,12 @@
 #include <cstdint>
 #include <cstring>
 
-#if defined(__SSE2__) || defined(_M_X64)
+// GCC and Clang get the SSE2 intrinsics from x86_vec.hpp (the same code, without parsing
+// <emmintrin.h> and the headers it pulls in); MSVC from <emmintrin.h>.
+#if defined(__SSE2__) && (defined(__GNUC__) || defined(__clang__))
+#include "x86_vec.hpp"
+#define SAFETENSORS_UTF8_SSE2 1
+#elif defined(_M_X64)
 #include <emmintrin.h>
 #define SAFETENSORS_UTF8_SSE2 1
 #endif
@@ -74,7 +79,13 @@ namespace utf8_fast {
 // True when the 32 bytes at p are all ASCII and none is NUL: the usual case, and the only
 // one that needs no byte-by-byte look.
 inline bool plain_ascii_32(const unsigned char* p) noexcept {
-#if defined(SAFETENSORS_UTF8_SSE2)
+#if defined(SAFETENSORS_UTF8_SSE2) && defined(SAFETENSORS_DETAIL_X86_VEC)
+    const x86::m128i a = x86::mm_loadu_si128(reinterpret_cast<const x86::m128i*>(p));
+    const x86::m128i b = x86::mm_loadu_si128(reinterpret_cast<const x86::m128i*>(p + 16));
+    // High bit set in either half, or a zero byte in either (min of the two is then zero).
+    const x86::m128i zero = x86::mm_cmpeq_epi8(x86::mm_min_epu8(a, b), x86::mm_setzero_si128());
+    return x86::mm_movemask_epi8(x86::mm_or_si128(x86::mm_or_si128(a, b), zero)) == 0;
+#elif defined(SAFETENSORS_UTF8_SSE2)
     const __m128i a = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
     const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16));
     // High bit set in either half, or a zero byte in either (min of the two is then zero).
