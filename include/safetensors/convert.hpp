@@ -139,8 +139,8 @@ inline convert_kernel x86_kernel(dtype from, dtype to, convert_path path) noexce
     if (from == dtype::F32 && to == dtype::F16) return wide ? f32_to_f16_avx512 : f32_to_f16_avx2;
     if (to != dtype::F32) return nullptr;
     switch (from) {
-        case dtype::BF16: return wide ? bf16_to_f32_avx512 : bf16_to_f32_avx2;
-        case dtype::F16: return wide ? f16_to_f32_avx512 : f16_to_f32_avx2;
+        case dtype::BF16: return wide ? half_to_f32_avx512<dtype::BF16> : bf16_to_f32_avx2;
+        case dtype::F16: return wide ? half_to_f32_avx512<dtype::F16> : f16_to_f32_avx2;
         case dtype::F8_E5M2: return wide ? f8_to_f32_avx512<dtype::F8_E5M2> : f8_to_f32_avx2<dtype::F8_E5M2>;
         case dtype::F8_E4M3: return wide ? f8_to_f32_avx512<dtype::F8_E4M3> : f8_to_f32_avx2<dtype::F8_E4M3>;
         case dtype::F8_E8M0: return wide ? f8_to_f32_avx512<dtype::F8_E8M0> : f8_to_f32_avx2<dtype::F8_E8M0>;

@@ -137,26 +137,23 @@ __attribute__((target("avx2,f16c"))) void f8_to_f32_avx2(const std::byte* src, s
 // the plain intrinsics start from _mm512_undefined_*(), which GCC 12 reports as
 // -Wmaybe-uninitialized (GCC bug 105593). The intrinsics are x86_vec.hpp's (not <immintrin.h>).
 
-__attribute__((target("avx512f"))) inline void bf16_to_f32_avx512(const std::byte* src, std::byte* dst,
-                                                                   std::size_t count) noexcept {
+// BF16 or F16 to F32: BF16 is the top half of an F32 (widen and shift), F16 goes through vcvtph2ps.
+template <dtype From>
+__attribute__((target("avx512f"))) void half_to_f32_avx512(const std::byte* src, std::byte* dst, std::size_t count) noexcept {
+    static_assert(From == dtype::BF16 || From == dtype::F16, "BF16 or F16 only");
     const x86::mmask16 all = 0xffff;
     std::size_t i = 0;
     for (; i + 16 <= count; i += 16) {
         const x86::m256i codes = x86::mm256_loadu_si256(reinterpret_cast<const x86::m256i*>(src + 2 * i));
-        x86::mm512_storeu_si512(dst + 4 * i, x86::mm512_maskz_slli_epi32<16>(all, x86::mm512_maskz_cvtepu16_epi32(all, codes)));
+        if constexpr (From == dtype::BF16)
+            x86::mm512_storeu_si512(dst + 4 * i, x86::mm512_maskz_slli_epi32<16>(all, x86::mm512_maskz_cvtepu16_epi32(all, codes)));
+        else
+            x86::mm512_storeu_ps(dst + 4 * i, x86::mm512_maskz_cvtph_ps(all, codes));
     }
-    bf16_to_f32_scalar(src + 2 * i, dst + 4 * i, count - i);
-}
-
-__attribute__((target("avx512f"))) inline void f16_to_f32_avx512(const std::byte* src, std::byte* dst,
-                                                                  std::size_t count) noexcept {
-    const x86::mmask16 all = 0xffff;
-    std::size_t i = 0;
-    for (; i + 16 <= count; i += 16) {
-        const x86::m256i codes = x86::mm256_loadu_si256(reinterpret_cast<const x86::m256i*>(src + 2 * i));
-        x86::mm512_storeu_ps(dst + 4 * i, x86::mm512_maskz_cvtph_ps(all, codes));
-    }
-    f16_to_f32_scalar(src + 2 * i, dst + 4 * i, count - i);
+    if constexpr (From == dtype::BF16)
+        bf16_to_f32_scalar(src + 2 * i, dst + 4 * i, count - i);
+    else
+        f16_to_f32_scalar(src + 2 * i, dst + 4 * i, count - i);
 }
 
 __attribute__((target("avx512f"))) inline void f32_to_f16_avx512(const std::byte* src, std::byte* dst,
