@@ -2,8 +2,8 @@
 # The project's test command (what CI runs). Installs missing Debian packages first
 # (scripts/install-deps.sh; SKIP_DEPS=1 to skip), then runs the stages, each in its own folder
 # under build/:
-#   gcc      g++ C++17 -Werror: the unit tests (two unity TUs, -O1), the tools, examples and
-#            benchmarks at -O2, the public API instantiated at -O2; the CUDA tests compiled
+#   gcc      g++ C++17 -Werror: the unit tests (two unity TUs), the tools, examples and
+#            benchmarks at -O1, the public API instantiated at -O2; the CUDA tests compiled
 #            by nvcc where it exists; ctest (unit, README blocks, consumers, MPI on 4 ranks,
 #            heap peak, CUDA)
 #   asan     clang++ C++20, ASan+UBSan (any finding fatal): the unit tests, the tools and the
@@ -70,6 +70,7 @@ gcc_release() {
     cmake -S . -B "$dir" "${cmake_common[@]}" "${cuda_options[@]}" \
         -DCMAKE_CXX_COMPILER="${CXX_GCC:-g++}" \
         -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_FLAGS_RELEASE="-O2 -DNDEBUG" -DSAFETENSORS_TEST_FLAGS=-O1 \
+        -DSAFETENSORS_PROGRAM_FLAGS=-O1 \
         -DSAFETENSORS_BUILD_TESTS=ON -DSAFETENSORS_BUILD_EXAMPLES=ON \
         -DSAFETENSORS_BUILD_BENCHMARKS=ON -DSAFETENSORS_WERROR=ON -DSAFETENSORS_SANITIZE= \
         -DSAFETENSORS_REQUIRE_DLPACK=ON -DSAFETENSORS_REQUIRE_MPI=ON
