@@ -195,12 +195,12 @@ inline sharded_write_result save_sharded_into(const std::string& folder, const t
         detail::plan_for(shard_refs[s], options.shard_metadata ? &*options.shard_metadata : nullptr, options.write);
     }
 
-    std::string integer_text;
+    std::string index_text;
     if (count > 1) {
         nlohmann::json metadata = options.index_metadata;
         metadata["total_size"] = result.total_size;
         if (options.total_parameters) metadata["total_parameters"] = result.total_parameters;
-        integer_text = index_json(weight_map, metadata);  // duplicate names across shards throw here
+        index_text = index_json(weight_map, metadata);  // duplicate names across shards throw here
     }
 
     if (!folder.empty()) detail::make_folders(folder);
@@ -210,7 +210,7 @@ inline sharded_write_result save_sharded_into(const std::string& folder, const t
     }
     if (count > 1) {
         result.index_file = base + options.prefix + ".safetensors.index.json";
-        detail::write_text_file(result.index_file, integer_text, options.write);
+        detail::write_text_file(result.index_file, index_text, options.write);
     }
     return result;
 }
