@@ -53,7 +53,7 @@ public:
     const std::vector<std::string>& shards() const noexcept { return shards_; }
 
     // The "metadata" object as JSON; null when the index has none (or "metadata": null).
-    const nlohmann::json* metadata_json() const noexcept { return metadata_ ? &*metadata_ : nullptr; }
+    const nlohmann::json* metadata_json() const noexcept { return metadata_.is_null() ? nullptr : &metadata_; }
     // The same as strings, in key order: strings as they are, other values as compact JSON
     // ("total_size" -> "148480"). Null when the index has no metadata.
     const metadata_map* metadata() const noexcept { return metadata_strings_ ? &*metadata_strings_ : nullptr; }
@@ -70,7 +70,7 @@ private:
     std::vector<std::uint32_t> shard_of_;
     std::vector<std::uint32_t> by_name_;
     std::vector<std::string> shards_;
-    std::optional<nlohmann::json> metadata_;
+    nlohmann::json metadata_;  // null when absent (an index's "metadata" is an object or nothing)
     std::optional<metadata_map> metadata_strings_;
     std::optional<std::uint64_t> total_size_;
     std::string raw_;

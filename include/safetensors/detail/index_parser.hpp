@@ -78,8 +78,8 @@ public:
             case state::metadata_value:
                 // json(value_t) rather than json::object(): the same empty value, without
                 // compiling nlohmann's initializer-list constructor (compile cost).
-                table_.metadata_.emplace(json(json::value_t::object));
-                stack_.push_back(&*table_.metadata_);
+                table_.metadata_ = json(json::value_t::object);
+                stack_.push_back(&table_.metadata_);
                 state_ = state::metadata_tree;
                 return true;
             case state::metadata_tree: return open_container(json(json::value_t::object));
@@ -259,14 +259,14 @@ private:
         t.shards_ = std::move(sorted);
         for (auto& s : t.shard_of_) s = rank[s];
 
-        if (!t.metadata_) return;
+        if (t.metadata_.is_null()) return;
         metadata_map strings;
-        for (auto it = t.metadata_->begin(); it != t.metadata_->end(); ++it)
+        for (auto it = t.metadata_.begin(); it != t.metadata_.end(); ++it)
             strings.append_unchecked(it.key(), it->is_string() ? it->get<std::string>() : it->dump());
         strings.build_index();  // keys are unique: checked while parsing
         t.metadata_strings_ = std::move(strings);
-        const auto total = t.metadata_->find("total_size");
-        if (total == t.metadata_->end()) return;
+        const auto total = t.metadata_.find("total_size");
+        if (total == t.metadata_.end()) return;
         if (!total->is_number_unsigned())
             throw_error(errc::invalid_index, where_ + ": metadata \"total_size\" must be an unsigned integer, got " +
                                                  shown(*total));

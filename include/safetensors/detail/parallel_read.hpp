@@ -40,11 +40,19 @@ inline unsigned read_threads_for(std::uint64_t total_bytes, unsigned requested) 
 #endif
 }
 
-// Runs every job through read(offset, destination, length), on `threads` threads (the
-// caller's included). The first error stops the others and is rethrown here once all
-// threads have finished.
-template <class Read>
-void parallel_read(const Read& read, const std::vector<read_job>& jobs, unsigned threads) {
+// How parallel_read reads one piece: a plain function and its context, so that the worker
+// threads (and std::thread's machinery) are compiled once per file, not once per caller.
+struct piece_reader {
+    void (*read)(const void* context, std::uint64_t offset, std::byte* destination, std::size_t length);
+    const void* context;
+    void operator()(std::uint64_t offset, std::byte* destination, std::size_t length) const {
+        read(context, offset, destination, length);
+    }
+};
+
+// Runs every job through read, on `threads` threads (the caller's included). The first error
+// stops the others and is rethrown here once all threads have finished.
+inline void parallel_read_pieces(const piece_reader& read, const std::vector<read_job>& jobs, unsigned threads) {
     constexpr std::size_t piece = std::size_t{8} << 20;  // large enough to stream, small enough to balance
     std::vector<read_job> pieces;
     for (const auto& job : jobs)
@@ -83,6 +91,15 @@ void parallel_read(const Read& read, const std::vector<read_job>& jobs, unsigned
     (void)threads;
 #endif
     for (const auto& p : pieces) read(p.offset, p.destination, p.length);
+}
+
+// The same with any callable read(offset, destination, length).
+template <class Read>
+void parallel_read(const Read& read, const std::vector<read_job>& jobs, unsigned threads) {
+    const auto call = [](const void* context, std::uint64_t offset, std::byte* destination, std::size_t length) {
+        (*static_cast<const Read*>(context))(offset, destination, length);
+    };
+    parallel_read_pieces(piece_reader{call, &read}, jobs, threads);
 }
 
 } // namespace safetensors::detail
