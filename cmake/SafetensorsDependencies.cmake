@@ -5,6 +5,7 @@
 #   safetensors_find_nlohmann_json()  -> nlohmann_json::nlohmann_json   (library dependency)
 #   safetensors_find_doctest()        -> doctest::doctest                 (tests only)
 #   safetensors_find_benchmark()      -> benchmark::benchmark             (benchmarks only)
+#   safetensors_find_cli11()          -> CLI11::CLI11                     (the safetensors tool only)
 #
 # Point FETCHCONTENT_SOURCE_DIR_<NAME> at a local copy to build offline without the package.
 
@@ -74,5 +75,25 @@ macro(safetensors_find_benchmark)
       ${_safetensors_fetch_timestamp}
       ${_safetensors_fetch_system})
     FetchContent_MakeAvailable(benchmark)
+  endif()
+endmacro()
+
+macro(safetensors_find_cli11)
+  if(NOT TARGET CLI11::CLI11)
+    find_package(CLI11 2.1 QUIET)
+  endif()
+  if(NOT TARGET CLI11::CLI11)
+    message(STATUS "safetensors: CLI11 >= 2.1 not found, fetching v2.1.2")
+    set(CLI11_PRECOMPILED OFF CACHE INTERNAL "")
+    set(CLI11_BUILD_TESTS OFF CACHE INTERNAL "")
+    set(CLI11_BUILD_EXAMPLES OFF CACHE INTERNAL "")
+    set(CLI11_BUILD_DOCS OFF CACHE INTERNAL "")
+    set(CLI11_INSTALL OFF CACHE INTERNAL "")
+    FetchContent_Declare(cli11
+      GIT_REPOSITORY https://github.com/CLIUtils/CLI11.git
+      GIT_TAG v2.1.2
+      GIT_SHALLOW TRUE
+      ${_safetensors_fetch_system})
+    FetchContent_MakeAvailable(cli11)
   endif()
 endmacro()

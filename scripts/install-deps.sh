@@ -6,7 +6,7 @@
 # Runs apt-get as root, or through sudo; otherwise prints the command to run and fails.
 set -euo pipefail
 
-build_packages=(cmake make g++ nlohmann-json3-dev)
+build_packages=(cmake make g++ nlohmann-json3-dev libcli11-dev)
 test_packages=(
     "${build_packages[@]}"
     ninja-build                # faster builds than make (used when present)

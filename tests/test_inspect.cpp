@@ -18,6 +18,7 @@
 
 #include "support/bytes.hpp"
 #include "support/json.hpp"
+#include "support/run_program.hpp"
 #include "support/sha256.hpp"
 #include "support/temp_dir.hpp"
 
@@ -32,19 +33,12 @@
 #include <utility>
 #include <vector>
 
-#include <fcntl.h>
-#include <poll.h>
-#include <signal.h>
-#include <spawn.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #ifndef SAFETENSORS_TEST_DATA_DIR
 #error "SAFETENSORS_TEST_DATA_DIR must be defined by the build"
 #endif
-
-extern char** environ;
 
 namespace {
 
@@ -53,88 +47,18 @@ using ordered_json = nlohmann::ordered_json;
 
 const std::string reference_dir = std::string(SAFETENSORS_TEST_DATA_DIR) + "/reference/";
 
-struct run_result {
-    int status = -1;  // exit status; 128 + signal number if killed by a signal
-    std::string out;
-    std::string err;
-};
+using test_support::run_result;
 
-// Runs the tool with args, stdin from /dev/null; reads stdout and stderr concurrently so a
-// large dump cannot deadlock on a full pipe.
-run_result run_tool(const std::vector<std::string>& args) {
-    int out_pipe[2];
-    int err_pipe[2];
-    if (::pipe(out_pipe) != 0) throw std::runtime_error("pipe failed");
-    if (::pipe(err_pipe) != 0) {
-        ::close(out_pipe[0]);
-        ::close(out_pipe[1]);
-        throw std::runtime_error("pipe failed");
-    }
-    std::vector<std::string> storage;
-    storage.push_back(SAFETENSORS_INSPECT_EXE);
-    storage.insert(storage.end(), args.begin(), args.end());
-    std::vector<char*> argv;
-    for (auto& s : storage) argv.push_back(&s[0]);
-    argv.push_back(nullptr);
-
-    // posix_spawn rather than fork: no copy of this (possibly sanitizer-sized) address space.
-    posix_spawn_file_actions_t actions;
-    ::posix_spawn_file_actions_init(&actions);
-    ::posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-    ::posix_spawn_file_actions_adddup2(&actions, out_pipe[1], 1);
-    ::posix_spawn_file_actions_adddup2(&actions, err_pipe[1], 2);
-    for (int fd : {out_pipe[0], out_pipe[1], err_pipe[0], err_pipe[1]}) ::posix_spawn_file_actions_addclose(&actions, fd);
-    pid_t pid = -1;
-    int spawned = ::posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ);
-    ::posix_spawn_file_actions_destroy(&actions);
-    if (spawned != 0) {
-        for (int fd : {out_pipe[0], out_pipe[1], err_pipe[0], err_pipe[1]}) ::close(fd);
-        throw std::runtime_error("cannot run " + storage.front() + ": " + std::strerror(spawned));
-    }
-    ::close(out_pipe[1]);
-    ::close(err_pipe[1]);
-
-    run_result result;
-    pollfd fds[2] = {{out_pipe[0], POLLIN, 0}, {err_pipe[0], POLLIN, 0}};
-    std::string* sinks[2] = {&result.out, &result.err};
-    int open_count = 2;
-    char buffer[65536];
-    while (open_count > 0) {
-        int ready = ::poll(fds, 2, -1);
-        if (ready < 0) {
-            if (errno == EINTR) continue;
-            break;
-        }
-        for (int i = 0; i < 2; ++i) {
-            if (fds[i].fd < 0 || fds[i].revents == 0) continue;
-            ssize_t n = ::read(fds[i].fd, buffer, sizeof buffer);
-            if (n > 0) {
-                sinks[i]->append(buffer, static_cast<std::size_t>(n));
-            } else if (n == 0 || errno != EINTR) {
-                ::close(fds[i].fd);
-                fds[i].fd = -1;
-                --open_count;
-            }
-        }
-    }
-    for (auto& p : fds)
-        if (p.fd >= 0) ::close(p.fd);
-
-    int status = 0;
-    while (::waitpid(pid, &status, 0) < 0)
-        if (errno != EINTR) throw std::runtime_error("waitpid failed");
-    if (WIFEXITED(status)) result.status = WEXITSTATUS(status);
-    else if (WIFSIGNALED(status)) result.status = 128 + WTERMSIG(status);
-    return result;
-}
+run_result run_tool(const std::vector<std::string>& args) { return test_support::run_program(SAFETENSORS_INSPECT_EXE, args); }
 
 std::string shown(const run_result& r) {
     return "status " + std::to_string(r.status) + ", stderr: " + r.err.substr(0, 500);
 }
 
-// On rejection: nothing on stdout, exactly one stderr line starting "error: ".
-void check_error_shape(const run_result& r) {
-    CHECK(r.status == 1);
+// On rejection: nothing on stdout, exactly one stderr line starting "error: "; exit status 1
+// for an error, 2 for a usage error.
+void check_error_shape(const run_result& r, int status = 1) {
+    CHECK(r.status == status);
     CHECK(r.out.empty());
     REQUIRE(r.err.size() > 8);
     CHECK(r.err.rfind("error: ", 0) == 0);
@@ -470,7 +394,7 @@ TEST_CASE("inspect: usage and lookup errors") {
             {},                                 // no FILE
             {"--bogus", lora},                  // unknown option
             {"--slice", "0:1", lora},           // not an option yet; without --dump never valid
-            {lora, lora},                       // two FILEs
+            {"--dump", "x", lora, lora},        // --dump with two FILEs
             {"--dump"},                         // --dump without NAME
             {"--json", "--dump", "x", lora},    // conflicting modes
             {"--dump", "a", "--dump", "b", lora},
@@ -483,7 +407,7 @@ TEST_CASE("inspect: usage and lookup errors") {
         for (const auto& args : cases) {
             run_result r = run_tool(args);
             INFO("args: ", args.size(), " ", args.empty() ? std::string() : args.front());
-            check_error_shape(r);
+            check_error_shape(r, 2);
         }
     }
     SUBCASE("-- ends the options") {
@@ -642,10 +566,10 @@ TEST_CASE("inspect: --sort and --filter") {
     CHECK(names_of(r).empty());
 
     run_result bad = run_tool({"--filter", "(", single});
-    check_error_shape(bad);
+    check_error_shape(bad, 2);
     CHECK(bad.err.rfind("error: invalid --filter regular expression \"(\": ", 0) == 0);
     bad = run_tool({"--sort", "bytes", single});
-    check_error_shape(bad);
+    check_error_shape(bad, 2);
     CHECK(bad.err == "error: --sort needs size, name or offset, got \"bytes\"\n");
 }
 

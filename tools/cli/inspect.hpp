@@ -1,0 +1,511 @@
+// safetensors command: inspect (a table of the tensors and the metadata, or JSON) and dump
+// (one tensor's raw bytes, or the part a slice selects). safetensors-inspect is this command.
+//
+//   safetensors inspect FILE...                      table of tensors, summary, metadata
+//   safetensors inspect --json FILE                  {"metadata": ..., "tensors": ...}
+//   safetensors inspect --sort size --filter REGEX FILE
+//   safetensors dump FILE NAME [--slice SPEC]        raw little-endian bytes on stdout
+//
+// The file is untrusted input: every name, key and value is escaped before it is printed, so
+// no control character (C0, DEL, C1) from the file reaches the terminal. Output is built in
+// memory and written only once everything has succeeded, so on any error standard output
+// stays empty.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "checkpoint.hpp"
+#include "command.hpp"
+#include "output.hpp"
+
+namespace cli {
+
+namespace inspect_detail {
+
+enum class sort_key { offset, name, size };
+
+// What is shown of one input: the rows after --filter and --sort.
+struct listing {
+    checkpoint input;
+    struct row {
+        st::tensor_view view;
+        std::size_t shard;
+    };
+    std::vector<row> rows;
+    std::size_t total_count = 0;  // before --filter
+    bool filtered = false;
+};
+
+inline listing make_listing(const std::string& path, const name_filter& filter, sort_key sort) {
+    // Sharded: shards and weight_map agree, so listing the shards lists the map.
+    listing out{checkpoint(path), {}, 0, filter.active()};
+    for (const checkpoint::entry& e : out.input.entries()) {
+        ++out.total_count;
+        if (filter.keeps(e.view.name())) out.rows.push_back({e.view, e.shard});
+    }
+    switch (sort) {
+        case sort_key::offset: break;  // already shard by shard, in file order
+        case sort_key::name:
+            std::sort(out.rows.begin(), out.rows.end(),
+                      [](const listing::row& a, const listing::row& b) { return a.view.name() < b.view.name(); });
+            break;
+        case sort_key::size:
+            std::stable_sort(out.rows.begin(), out.rows.end(), [](const listing::row& a, const listing::row& b) {
+                return a.view.byte_size() > b.view.byte_size();
+            });
+            break;
+    }
+    return out;
+}
+
+inline std::string bytes_text(std::uint64_t bytes) { return std::to_string(bytes) + " bytes (" + human_size(bytes) + ")"; }
+
+// nlohmann's dump() escapes C0 controls but, with ensure_ascii off, passes DEL and C1
+// controls through raw; escape those too (still valid JSON: they sit inside strings).
+inline std::string escape_json_text(const std::string& json) {
+    static const char hex[] = "0123456789abcdef";
+    std::string out;
+    out.reserve(json.size());
+    for (std::size_t i = 0; i < json.size(); ++i) {
+        auto c = static_cast<unsigned char>(json[i]);
+        unsigned code = 0x100;
+        if (c == 0x7f) code = c;
+        else if (c == 0xC2 && i + 1 < json.size()) {
+            auto next = static_cast<unsigned char>(json[i + 1]);
+            if (next >= 0x80 && next <= 0x9F) {
+                code = next;
+                ++i;
+            }
+        }
+        if (code == 0x100) {
+            out.push_back(static_cast<char>(c));
+        } else {
+            out += "\\u00";
+            out.push_back(hex[code >> 4]);
+            out.push_back(hex[code & 15]);
+        }
+    }
+    return out;
+}
+
+// Deepest nesting of [ and { outside string literals; stops counting past limit.
+inline bool nesting_within(std::string_view text, std::size_t limit) {
+    std::size_t depth = 0;
+    bool in_string = false;
+    for (std::size_t i = 0; i < text.size(); ++i) {
+        char c = text[i];
+        if (in_string) {
+            if (c == '\\') ++i;
+            else if (c == '"') in_string = false;
+        } else if (c == '"') {
+            in_string = true;
+        } else if (c == '[' || c == '{') {
+            if (++depth > limit) return false;
+        } else if ((c == ']' || c == '}') && depth > 0) {
+            --depth;
+        }
+    }
+    return true;
+}
+
+// Metadata values that hold a JSON object or array (LoRA trainers store ss_* settings this
+// way) are parsed and pretty-printed; anything else, and JSON nested deeper than this, is
+// shown as a plain string.
+inline constexpr std::size_t max_pretty_depth = 64;
+
+inline std::optional<nlohmann::ordered_json> parse_embedded_json(std::string_view value) {
+    if (value.empty() || (value.front() != '{' && value.front() != '[')) return std::nullopt;
+    if (!nesting_within(value, max_pretty_depth)) return std::nullopt;
+    auto parsed = nlohmann::ordered_json::parse(value.begin(), value.end(), nullptr, /*allow_exceptions=*/false);
+    if (parsed.is_discarded()) return std::nullopt;
+    return parsed;
+}
+
+// Width in terminal columns, approximately: one per UTF-8 code point.
+inline std::size_t display_width(std::string_view text) {
+    std::size_t n = 0;
+    for (char c : text)
+        if ((static_cast<unsigned char>(c) & 0xC0) != 0x80) ++n;
+    return n;
+}
+
+inline void append_padded(std::string& out, const std::string& cell, std::size_t width, bool right) {
+    std::size_t w = display_width(cell);
+    std::string pad(w < width ? width - w : 0, ' ');
+    if (right) out += pad;
+    out += cell;
+    if (!right) out += pad;
+}
+
+// A value of an index's metadata for the table: strings quoted and escaped, others as JSON.
+inline std::string index_value_text(const nlohmann::json& value) {
+    if (!value.is_string()) return value.dump(-1, ' ', /*ensure_ascii=*/true);
+    return quoted_text(value.get_ref<const std::string&>());
+}
+
+inline void append_metadata(std::string& out, const st::metadata_map& metadata) {
+    out += "metadata: " + std::to_string(metadata.size()) + (metadata.size() == 1 ? " entry\n" : " entries\n");
+    for (const auto& [key, value] : metadata) {
+        out += "  " + printable(key) + " = ";
+        if (auto json = parse_embedded_json(value)) {
+            // Continuation lines line up under the key.
+            std::string text = escape_json_text(json->dump(2));
+            for (char c : text) {
+                out.push_back(c);
+                if (c == '\n') out += "  ";
+            }
+        } else {
+            out += '"';
+            std::string shown = printable(value);
+            for (char c : shown) {
+                if (c == '"') out += "\\\"";
+                else out.push_back(c);
+            }
+            out += '"';
+        }
+        out += '\n';
+    }
+}
+
+inline std::string table_report(const listing& l) {
+    const bool sharded = l.input.is_sharded();
+    const int columns = sharded ? 6 : 5;
+    struct row {
+        std::string cells[6];
+    };
+    static const char* const headings[6] = {"NAME", "DTYPE", "SHAPE", "SIZE", "DATA_OFFSETS", "SHARD"};
+    std::vector<row> rows;
+    rows.reserve(l.rows.size());
+    std::uint64_t total_bytes = 0;
+    struct dtype_total {
+        std::size_t count = 0;
+        std::uint64_t bytes = 0;
+    };
+    std::vector<dtype_total> by_dtype(st::dtype_count);
+    for (const auto& r : l.rows) {
+        const st::tensor_view& view = r.view;
+        auto offsets = view.data_offsets();
+        rows.push_back(row{{printable(view.name()), std::string(st::to_string(view.dtype())), shape_text(view.shape()),
+                            human_size(view.byte_size()),
+                            "[" + std::to_string(offsets.first) + ", " + std::to_string(offsets.second) + "]",
+                            sharded ? printable(l.input.sharded().shard_names()[r.shard]) : std::string()}});
+        total_bytes += view.byte_size();
+        auto& d = by_dtype[static_cast<std::size_t>(view.dtype())];
+        ++d.count;
+        d.bytes += view.byte_size();
+    }
+    std::size_t width[6];
+    for (int c = 0; c < columns; ++c) {
+        width[c] = std::string_view(headings[c]).size();
+        for (const auto& r : rows) width[c] = std::max(width[c], display_width(r.cells[c]));
+    }
+
+    std::string out;
+    out += (sharded && l.input.sharded().is_index() ? "index: " : "file: ") + printable(sharded && l.input.sharded().is_index() ? l.input.sharded().index_path() : l.input.path()) + "\n\n";
+    if (!rows.empty()) {
+        auto line = [&](const std::string (&cells)[6]) {
+            for (int c = 0; c < columns; ++c) {
+                if (c) out += "  ";
+                if (c == columns - 1) out += cells[c];  // last column: no trailing spaces
+                else append_padded(out, cells[c], width[c], c == 3);
+            }
+            out += '\n';
+        };
+        line({headings[0], headings[1], headings[2], headings[3], headings[4], headings[5]});
+        for (const auto& r : rows) line(r.cells);
+        out += '\n';
+    }
+    out += "tensors: " + std::to_string(l.rows.size());
+    if (l.filtered) out += " of " + std::to_string(l.total_count) + " (--filter)";
+    out += "\ntotal bytes: " + std::to_string(total_bytes) + " (" + human_size(total_bytes) + ")\n";
+    // Per dtype: largest total first, then by name.
+    std::vector<std::size_t> dtypes;
+    for (std::size_t d = 0; d < by_dtype.size(); ++d)
+        if (by_dtype[d].count != 0) dtypes.push_back(d);
+    std::sort(dtypes.begin(), dtypes.end(), [&](std::size_t a, std::size_t b) {
+        if (by_dtype[a].bytes != by_dtype[b].bytes) return by_dtype[a].bytes > by_dtype[b].bytes;
+        return st::to_string(static_cast<st::dtype>(a)) < st::to_string(static_cast<st::dtype>(b));
+    });
+    if (!dtypes.empty()) {
+        out += "by dtype:\n";
+        for (std::size_t d : dtypes) {
+            const auto& t = by_dtype[d];
+            std::string name(st::to_string(static_cast<st::dtype>(d)));
+            name.resize(std::max<std::size_t>(name.size(), 11), ' ');
+            out += "  " + name + " " + std::to_string(t.count) + (t.count == 1 ? " tensor, " : " tensors, ") +
+                   bytes_text(t.bytes) + "\n";
+        }
+    }
+
+    if (!sharded) {
+        const st::file& f = l.input.single();
+        const auto& header = f.header();
+        out += "header size: " + std::to_string(header.header_size()) + " bytes (data starts at byte " +
+               std::to_string(header.data_offset()) + ")\n";
+        if (const st::metadata_map* metadata = f.metadata()) append_metadata(out, *metadata);
+        else out += "metadata: none\n";
+        return out;
+    }
+
+    const st::sharded_file& m = l.input.sharded();
+    out += "shards: " + std::to_string(m.shard_count()) + "\n";
+    for (std::size_t s = 0; s < m.shard_count(); ++s) {
+        const st::file& f = m.shard(s);
+        std::uint64_t bytes = f.header().data_size();
+        out += "  " + printable(m.shard_names()[s]) + "  " + std::to_string(f.size()) +
+               (f.size() == 1 ? " tensor, " : " tensors, ") + bytes_text(bytes) + "\n";
+    }
+    if (!m.is_index()) {
+        if (const st::metadata_map* metadata = m.metadata()) append_metadata(out, *metadata);
+        else out += "metadata: none\n";
+        return out;
+    }
+    const nlohmann::json* metadata = m.metadata_json();
+    if (!metadata) {
+        out += "metadata: none\n";
+        return out;
+    }
+    out += "metadata: " + std::to_string(metadata->size()) + (metadata->size() == 1 ? " entry\n" : " entries\n");
+    for (auto it = metadata->begin(); it != metadata->end(); ++it)
+        out += "  " + printable(it.key()) + " = " + index_value_text(it.value()) + "\n";
+    return out;
+}
+
+// Built by hand rather than through nlohmann::ordered_json, whose inserts are linear (a
+// header can hold a million tensors); strings are escaped by append_json_string.
+inline std::string json_report(const listing& l) {
+    const bool sharded = l.input.is_sharded();
+    std::string out = "{\n  \"metadata\": ";
+    const bool index_metadata = sharded && l.input.sharded().is_index();
+    const st::metadata_map* metadata = sharded ? l.input.sharded().metadata() : l.input.single().metadata();
+    if (index_metadata) {
+        // The index's own JSON values (numbers stay numbers), ASCII only.
+        const nlohmann::json* values = l.input.sharded().metadata_json();
+        if (!values) {
+            out += "null";
+        } else if (values->empty()) {
+            out += "{}";
+        } else {
+            out += "{\n";
+            bool first = true;
+            for (auto it = values->begin(); it != values->end(); ++it) {
+                if (!first) out += ",\n";
+                first = false;
+                out += "    ";
+                append_json_string(out, it.key());
+                out += ": " + it.value().dump(-1, ' ', /*ensure_ascii=*/true);
+            }
+            out += "\n  }";
+        }
+    } else if (metadata) {
+        if (metadata->empty()) {
+            out += "{}";
+        } else {
+            out += "{\n";
+            bool first = true;
+            for (const auto& [key, value] : *metadata) {
+                if (!first) out += ",\n";
+                first = false;
+                out += "    ";
+                append_json_string(out, key);
+                out += ": ";
+                append_json_string(out, value);
+            }
+            out += "\n  }";
+        }
+    } else {
+        out += "null";
+    }
+    out += ",\n  \"tensors\": ";
+    if (l.rows.empty()) {
+        out += "{}";
+    } else {
+        out += "{\n";
+        bool first = true;
+        for (const auto& r : l.rows) {
+            const st::tensor_view& view = r.view;
+            if (!first) out += ",\n";
+            first = false;
+            out += "    ";
+            append_json_string(out, view.name());
+            out += ": {\"dtype\": \"";
+            out += st::to_string(view.dtype());
+            out += "\", \"shape\": " + shape_text(view.shape());
+            auto offsets = view.data_offsets();
+            out += ", \"data_offsets\": [" + std::to_string(offsets.first) + ", " + std::to_string(offsets.second) + "]";
+            if (sharded) {
+                out += ", \"shard\": ";
+                append_json_string(out, l.input.sharded().shard_names()[r.shard]);
+            }
+            out += "}";
+        }
+        out += "\n  }";
+    }
+    if (sharded) {
+        out += ",\n  \"shards\": [";
+        const auto& names = l.input.sharded().shard_names();
+        for (std::size_t s = 0; s < names.size(); ++s) {
+            out += s ? ", " : "";
+            append_json_string(out, names[s]);
+        }
+        out += "]";
+    }
+    out += "\n}\n";
+    return out;
+}
+
+
+// Several inputs: one report after another (tables separated by a blank line), or for --json
+// one object mapping each path to its report.
+inline std::string combined_json(const std::vector<std::pair<std::string, std::string>>& reports) {
+    std::string out = "{\n";
+    for (std::size_t i = 0; i < reports.size(); ++i) {
+        out += "  ";
+        append_json_string(out, reports[i].first);
+        out += ": ";
+        const std::string& text = reports[i].second;
+        for (std::size_t c = 0; c + 1 < text.size(); ++c) {  // without its final newline
+            out.push_back(text[c]);
+            if (text[c] == '\n') out += "  ";
+        }
+        out += i + 1 < reports.size() ? ",\n" : "\n";
+    }
+    return out + "}\n";
+}
+
+// The bytes of a tensor_view or a tensor_slice (packed, row-major), read in chunks through
+// read_bytes: a file truncated after open gives an error instead of a SIGBUS.
+template <class Bytes>
+void dump_bytes(const Bytes& source) {
+    binary_stdout();
+    constexpr std::size_t chunk = std::size_t(1) << 20;
+    std::vector<unsigned char> buffer(static_cast<std::size_t>(std::min<std::uint64_t>(source.byte_size(), chunk)));
+    for (std::uint64_t done = 0; done < source.byte_size();) {
+        const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(source.byte_size() - done, chunk));
+        source.read_bytes(done, buffer.data(), n);
+        write_stdout(buffer.data(), n);
+        done += n;
+    }
+}
+
+inline void dump_tensor(const std::string& path, const std::string& name, const std::optional<std::string>& slice) {
+    // tensor_not_found (or a broken shard) before any output; a bad SPEC too.
+    const st::tensor_view view = checkpoint(path, /*validate=*/false).tensor(name);
+    if (slice) dump_bytes(view.slice(*slice));
+    else dump_bytes(view);
+}
+
+} // namespace inspect_detail
+
+struct inspect_options {
+    bool json = false;
+    std::string sort = "offset";
+    std::string filter;
+    std::string dump;
+    std::string slice;
+    std::vector<std::string> files;
+};
+
+inline const char inspect_description[] =
+    "Shows the tensors and metadata of safetensors files or sharded checkpoints. FILE is a\n"
+    ".safetensors file, a model.safetensors.index.json (a name ending in \".json\"), or a folder\n"
+    "holding one (or holding a model.safetensors). A sharded checkpoint is checked first (every\n"
+    "shard opened, shards and weight_map agree, total_size right) and shown as one table with\n"
+    "the shard of each tensor. The table lists name, dtype, shape, size and data offsets, then a\n"
+    "summary (count, total bytes, per dtype, header size or shards) and the metadata; metadata\n"
+    "values holding JSON objects or arrays are pretty-printed. Names, keys and values are\n"
+    "printed with control characters escaped.";
+
+inline command add_inspect(CLI::App& root, const std::string& name = "inspect") {
+    auto opts = std::make_shared<inspect_options>();
+    CLI::App* app = root.add_subcommand(name, "Show the tensors and metadata of checkpoints");
+    app->description(inspect_description);
+    app->add_flag("--json", opts->json,
+                  "print {\"metadata\": {...} or null, \"tensors\": {NAME: {\"dtype\", \"shape\", \"data_offsets\"}}}"
+                  " (an index adds \"shard\" to each tensor and a \"shards\" list); several FILEs: one object"
+                  " mapping each FILE to its report");
+    app->add_option("--sort", opts->sort,
+                    "order the rows: offset (file order, shard by shard; the default), name (bytewise) or size "
+                    "(largest first, ties in offset order)")
+        ->type_name("KEY");
+    app->add_option("--filter", opts->filter,
+                    "show only tensors whose name contains a match for REGEX (ECMAScript; anchor with ^ and $); "
+                    "the summary counts the shown tensors")
+        ->type_name("REGEX");
+    app->add_option("--dump", opts->dump, "write the raw bytes of tensor NAME to standard output (as `dump`)")
+        ->type_name("NAME");
+    app->add_option("--slice", opts->slice, "with --dump: only the elements SPEC selects (\"0, :, 1:3\")")
+        ->type_name("SPEC");
+    app->add_option("FILE", opts->files, "safetensors file, index or checkpoint folder")->required();
+    return {app, [app, opts] {
+                const bool dump = app->count("--dump") != 0;
+                if (opts->sort != "offset" && opts->sort != "name" && opts->sort != "size")
+                    throw usage_error("--sort needs size, name or offset, got " + st::detail::quote(opts->sort));
+                const bool filtered = app->count("--filter") != 0;
+                if (dump && opts->json) throw usage_error("--json and --dump cannot be used together");
+                if (app->count("--slice") && !dump) throw usage_error("--slice needs --dump NAME");
+                if (dump && (app->count("--sort") || filtered))
+                    throw usage_error("--sort and --filter cannot be used with --dump");
+                if (dump && opts->files.size() != 1)
+                    throw usage_error("--dump needs one FILE, got " + std::to_string(opts->files.size()));
+                const name_filter filter(filtered ? std::optional<std::string>(opts->filter) : std::nullopt,
+                                         std::nullopt);
+                if (dump) {
+                    inspect_detail::dump_tensor(opts->files.front(), opts->dump,
+                                                app->count("--slice") ? std::optional<std::string>(opts->slice)
+                                                                      : std::nullopt);
+                    return exit_ok;
+                }
+                const auto key = opts->sort == "name"   ? inspect_detail::sort_key::name
+                                 : opts->sort == "size" ? inspect_detail::sort_key::size
+                                                        : inspect_detail::sort_key::offset;
+                std::vector<std::pair<std::string, std::string>> reports;
+                for (const std::string& file : opts->files) {
+                    const auto listing = inspect_detail::make_listing(file, filter, key);
+                    reports.emplace_back(file, opts->json ? inspect_detail::json_report(listing)
+                                                          : inspect_detail::table_report(listing));
+                }
+                std::string text;
+                if (opts->json && reports.size() > 1) {
+                    text = inspect_detail::combined_json(reports);
+                } else {
+                    for (std::size_t i = 0; i < reports.size(); ++i) text += (i ? "\n" : "") + reports[i].second;
+                }
+                write_stdout(text);
+                return exit_ok;
+            }};
+}
+
+inline command add_dump(CLI::App& root) {
+    struct dump_options {
+        std::string file;
+        std::string name;
+        std::string slice;
+    };
+    auto opts = std::make_shared<dump_options>();
+    CLI::App* app = root.add_subcommand("dump", "Write one tensor's raw bytes to standard output");
+    app->description("Writes the raw little-endian bytes of tensor NAME (or of the elements --slice selects, "
+                     "packed in row-major order) to standard output, and nothing else.");
+    app->add_option("--slice", opts->slice, "only the elements SPEC selects: Python/torch basic indexing, "
+                                            "e.g. \"0, :, 1:3\" or \"..., ::2\"")
+        ->type_name("SPEC");
+    app->add_option("FILE", opts->file, "safetensors file, index or checkpoint folder")->required();
+    app->add_option("NAME", opts->name, "the tensor")->required();
+    return {app, [app, opts] {
+                inspect_detail::dump_tensor(opts->file, opts->name,
+                                            app->count("--slice") ? std::optional<std::string>(opts->slice)
+                                                                  : std::nullopt);
+                return exit_ok;
+            }};
+}
+
+} // namespace cli
