@@ -268,9 +268,9 @@ inline int run_rewrite(const CLI::App& app, const rewrite_options& opts) {
     if (app.count("--align")) write.alignment = parse_alignment(opts.align);
     write.sync = !opts.no_sync;
     if (opts.progress && opts.no_progress) throw usage_error("--progress and --no-progress cannot be used together");
-    const std::optional<std::uint64_t> max_shard_size =
-        app.count("--max-shard-size") ? std::optional<std::uint64_t>(parse_size(opts.max_shard_size)) : std::nullopt;
-    if (max_shard_size && opts.output == "-") throw usage_error("--max-shard-size needs a folder as OUT, not \"-\"");
+    // 0: one output file (a plain integer: GCC's -O3 misreads an optional here as uninitialized).
+    const std::uint64_t max_shard_size = app.count("--max-shard-size") ? parse_size(opts.max_shard_size) : 0;
+    if (max_shard_size != 0 && opts.output == "-") throw usage_error("--max-shard-size needs a folder as OUT, not \"-\"");
     const std::optional<st::dtype> to =
         app.count("--to-dtype") ? st::parse_dtype(opts.to_dtype) : std::optional<st::dtype>();
     const name_filter filter(app.count("--filter") ? std::optional<std::string>(opts.filter) : std::nullopt,
@@ -285,9 +285,9 @@ inline int run_rewrite(const CLI::App& app, const rewrite_options& opts) {
                                                                                      : progress_mode::automatic;
     const std::uint64_t total = input_bytes(tensors);
 
-    if (max_shard_size) {
+    if (max_shard_size != 0) {
         if (wants_progress(mode, total)) progress().start("rewriting", total);
-        write_sharded(opts.output, in, tensors, metadata, *max_shard_size, write);
+        write_sharded(opts.output, in, tensors, metadata, max_shard_size, write);
     } else {
         // The writer validates and plans everything here, before OUT is touched.
         std::optional<st::stream_writer> writer;
