@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "cli/diff.hpp"
 #include "cli/inspect.hpp"
 #include "cli/output.hpp"
 #include "cli/rewrite.hpp"
@@ -47,6 +48,7 @@ int run(int argc, char** argv, int& error_status) {
         cli::add_inspect(app),
         cli::add_dump(app),
         cli::add_rewrite(app),
+        cli::add_diff(app),
         cli::add_verify(app),
     };
     std::vector<char*> args(argv, argv + argc);
