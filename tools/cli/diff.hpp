@@ -29,6 +29,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -164,10 +165,65 @@ inline metadata_diff compare_metadata(const metadata& a, const metadata& b) {
     return d;
 }
 
+// Runs job(i) for every i in [0, count) on up to `workers` threads (fewer where no more can
+// start) until done or stop is set; rethrows the first exception a job threw. With a tick,
+// this thread only watches and calls tick() every 100 ms and at the end: the progress line is
+// drawn from one thread.
+template <class Job>
+void run_jobs(std::size_t count, std::size_t workers, std::atomic<bool>& stop, const Job& job,
+              const std::function<void()>& tick) {
+    std::atomic<std::size_t> next{0};
+    std::vector<std::exception_ptr> errors(workers);
+    std::mutex mutex;
+    std::condition_variable finished;
+    std::size_t running = 0;  // workers started and not finished, under mutex
+    const auto worker = [&](std::size_t w) {
+        try {
+            while (!stop.load()) {
+                const std::size_t i = next.fetch_add(1);
+                if (i >= count) break;
+                job(i);
+            }
+        } catch (...) {
+            errors[w] = std::current_exception();
+            stop = true;
+        }
+        const std::lock_guard<std::mutex> lock(mutex);
+        --running;
+        finished.notify_all();
+    };
+    const auto begin_worker = [&] {
+        const std::lock_guard<std::mutex> lock(mutex);
+        ++running;
+    };
+    std::vector<std::thread> threads;
+    for (std::size_t w = tick ? 0 : 1; w < workers; ++w) {
+        begin_worker();
+        try {
+            threads.emplace_back(worker, w);
+        } catch (const std::system_error&) {
+            const std::lock_guard<std::mutex> lock(mutex);
+            --running;
+            break;
+        }
+    }
+    if (!tick || threads.empty()) {  // this thread is worker 0
+        begin_worker();
+        worker(0);
+    }
+    if (tick) {
+        std::unique_lock<std::mutex> lock(mutex);
+        while (!finished.wait_for(lock, std::chrono::milliseconds(100), [&] { return running == 0; })) tick();
+        tick();
+    }
+    for (std::thread& t : threads) t.join();
+    for (const std::exception_ptr& e : errors)
+        if (e) std::rethrow_exception(e);
+}
+
 // Compares the values of every common tensor of the same shape, largest first, in up to 8
-// threads. With first_only (--quiet) it stops at the first difference. The progress line, if
-// shown, is advanced from this thread only.
-inline void compare_values(std::vector<common_tensor>& common, const tolerance& tol, bool first_only,
+// threads. With first_only (--quiet) it stops at the first difference.
+inline void compare_common(std::vector<common_tensor>& common, const tolerance& tol, bool first_only,
                            progress_mode mode) {
     std::vector<common_tensor*> work;
     std::uint64_t total = 0;
@@ -183,68 +239,25 @@ inline void compare_values(std::vector<common_tensor>& common, const tolerance& 
     const std::size_t workers =
         std::min<std::size_t>({work.size(), std::max(1u, std::thread::hardware_concurrency()), 8});
     if (workers == 0) return;
-    std::atomic<std::size_t> next{0};
     std::atomic<bool> stop{false};
     std::atomic<std::uint64_t> bytes_read{0};
-    std::vector<std::exception_ptr> errors(workers);
-    std::mutex mutex;
-    std::condition_variable finished;
-    std::size_t running = 0;  // workers started and not finished, under mutex
-    const auto worker = [&](std::size_t w) {
-        try {
-            while (!stop.load()) {
-                const std::size_t i = next.fetch_add(1);
-                if (i >= work.size()) break;
-                common_tensor& t = *work[i];
-                t.values = compare_tensors(t.a, t.b, tol, bytes_read, stop, first_only);
-                if (first_only && t.values.mismatched != 0) stop = true;
-            }
-        } catch (...) {
-            errors[w] = std::current_exception();
-            stop = true;
-        }
-        const std::lock_guard<std::mutex> lock(mutex);
-        --running;
-        finished.notify_all();
+    const auto job = [&](std::size_t i) {
+        common_tensor& t = *work[i];
+        t.values = compare_tensors(t.a, t.b, tol, bytes_read, stop, first_only);
+        if (first_only && t.values.mismatched != 0) stop = true;
     };
-    const auto begin_worker = [&] {
-        const std::lock_guard<std::mutex> lock(mutex);
-        ++running;
-    };
-    // With a progress line every worker gets a thread and this one draws the line; without,
-    // this thread is worker 0. Where no more threads can start, fewer workers do the work.
-    const bool show = wants_progress(mode, total);
-    if (show) progress().start("comparing", total);
-    std::vector<std::thread> threads;
-    for (std::size_t w = show ? 0 : 1; w < workers; ++w) {
-        begin_worker();
-        try {
-            threads.emplace_back(worker, w);
-        } catch (const std::system_error&) {
-            const std::lock_guard<std::mutex> lock(mutex);
-            --running;
-            break;
-        }
-    }
-    if (!show || threads.empty()) {
-        begin_worker();
-        worker(0);
-    }
-    if (show) {
-        std::uint64_t shown = 0;
-        std::unique_lock<std::mutex> lock(mutex);
-        for (bool more = true; more;) {
-            more = !finished.wait_for(lock, std::chrono::milliseconds(100), [&] { return running == 0; });
+    std::function<void()> tick;
+    std::uint64_t shown = 0;
+    if (wants_progress(mode, total)) {
+        progress().start("comparing", total);
+        tick = [&] {
             const std::uint64_t now = bytes_read.load();
             progress().advance(now - shown);
             shown = now;
-        }
-        lock.unlock();
-        progress().finish();
+        };
     }
-    for (std::thread& t : threads) t.join();
-    for (const std::exception_ptr& e : errors)
-        if (e) std::rethrow_exception(e);
+    run_jobs(work.size(), workers, stop, job, tick);
+    progress().finish();
 }
 
 // A number in the report: "inf" (a string in JSON) when infinite.
@@ -405,7 +418,7 @@ inline int run_diff(const CLI::App& app, const diff_options& opts) {
     if (!(opts.quiet && known_different)) {
         const progress_mode mode = opts.progress ? progress_mode::on : opts.no_progress ? progress_mode::off
                                                                                          : progress_mode::automatic;
-        compare_values(r.common, tol, opts.quiet, mode);
+        compare_common(r.common, tol, opts.quiet, mode);
     }
     const bool equal = r.equal();
     if (!opts.quiet) write_stdout(opts.json ? json_report(r) : text_report(r));
