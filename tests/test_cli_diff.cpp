@@ -73,6 +73,16 @@ st::write_options no_sync() {
     return o;
 }
 
+std::string bytes_text(const std::vector<std::byte>& bytes) {
+    return std::string(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+}
+
+std::vector<std::byte> bytes_of(const std::string& text) {
+    std::vector<std::byte> out(text.size());
+    std::memcpy(out.data(), text.data(), text.size());
+    return out;
+}
+
 float f32_from_bits(std::uint32_t bits) {
     float f;
     std::memcpy(&f, &bits, sizeof f);
@@ -103,6 +113,19 @@ TEST_CASE("diff: a checkpoint equals its sharded and re-sharded copies") {
     CHECK(out.at("changed").empty());
     CHECK(out.at("metadata") == json::parse(R"({"only_in_a": {}, "only_in_b": {}, "changed": {}})"));
     CHECK(out.at("index_metadata").is_null());  // one side is not an index
+
+    // A key of its own in the index metadata: a difference between two indexes, not against
+    // a single file (which has nowhere to keep it).
+    json index = json::parse(bytes_text(test_support::read_all(resharded + "/model.safetensors.index.json")));
+    index["metadata"]["note"] = "re-sharded";
+    test_support::write_all(resharded + "/model.safetensors.index.json", bytes_of(index.dump(2)));
+    r = diff({model + "gpt2_tiny_sharded", resharded});
+    CHECK_MESSAGE(r.status == 1, shown(r));
+    CHECK(lines_of(r.out) ==
+          std::vector<std::string>{"index metadata only in B: \"note\" = \"re-sharded\"",
+                                   "different: 0 only in A, 0 only in B, 0 of 28 in both changed, 1 metadata difference"});
+    r = diff({model + "gpt2_tiny", resharded});
+    CHECK_MESSAGE(r.status == 0, shown(r));
 }
 
 TEST_CASE("diff: one changed element is found and named") {
