@@ -21,9 +21,11 @@
 #include <string>
 #include <vector>
 
+#include "cli/diff.hpp"
 #include "cli/inspect.hpp"
 #include "cli/output.hpp"
 #include "cli/rewrite.hpp"
+#include "cli/verify.hpp"
 
 namespace {
 
@@ -46,6 +48,8 @@ int run(int argc, char** argv, int& error_status) {
         cli::add_inspect(app),
         cli::add_dump(app),
         cli::add_rewrite(app),
+        cli::add_diff(app),
+        cli::add_verify(app),
     };
     std::vector<char*> args(argv, argv + argc);
     const std::string alias = alias_of(argc > 0 ? argv[0] : nullptr);
