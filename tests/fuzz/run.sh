@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds (if needed) and runs one libFuzzer target on its seeds with the dictionary.
 #   tests/fuzz/run.sh TARGET SECONDS [OUTDIR]
-#     TARGET   reader | slice_spec | roundtrip | index  (the fuzz_<TARGET> executable)
+#     TARGET   reader | slice_spec | roundtrip | index | header_scan  (the fuzz_<TARGET> executable)
 #     SECONDS  -max_total_time
 #     OUTDIR   where the run keeps its files (default build/fuzz-runs/TARGET):
 #                corpus/   scratch corpus: a copy of the seeds plus what the run finds

@@ -24,21 +24,20 @@ class header_builder : public sax_builder {
 public:
     using json = nlohmann::json;
 
-    static header_table build(std::string_view text, std::uint64_t data_size) {
-        header_table table;
-        table.header_size_ = text.size();
-        table.data_size_ = data_size;
-        // Sized from the header so that the pools do not regrow (copy and re-fault) while
-        // parsing. Names cannot be longer than the JSON that spells them, so that pool never
-        // regrows; tensor entries take about 100 bytes of JSON (80 leaves room), and shapes
-        // rarely have more than 4 dimensions per 128 bytes. Unused capacity is never touched.
-        // The names pool is also the largest block, more than half of all three: glibc then
-        // keeps the memory for the next open instead of returning it to the kernel on close
-        // (it trims when the free space reaches twice its largest recent block), which spares
-        // a process that reopens files a fresh page fault per 4 KiB of table.
-        table.names_.reserve(text.size());
-        table.entries_.reserve(text.size() / 80);
-        table.dims_.reserve(text.size() / 32);
+    // reader: json_reader::automatic reads with the fast scanner and falls back to nlohmann
+    // for anything outside its subset; json_reader::nlohmann reads with nlohmann alone (the
+    // differential fuzz target compares the two).
+    static header_table build(std::string_view text, std::uint64_t data_size,
+                              json_reader reader = json_reader::automatic) {
+        if (reader == json_reader::automatic) {
+            header_table table = empty_table(text, data_size);
+            header_builder builder(table);
+            if (scan(text, builder)) {
+                finish(table);
+                return table;
+            }
+        }
+        header_table table = empty_table(text, data_size);
         header_builder builder(table);
         parse(text, builder);
         finish(table);
@@ -170,6 +169,24 @@ public:
     }
 
 private:
+    static header_table empty_table(std::string_view text, std::uint64_t data_size) {
+        header_table table;
+        table.header_size_ = text.size();
+        table.data_size_ = data_size;
+        // Sized from the header so that the pools do not regrow (copy and re-fault) while
+        // parsing. Names cannot be longer than the JSON that spells them, so that pool never
+        // regrows; tensor entries take about 100 bytes of JSON (80 leaves room), and shapes
+        // rarely have more than 4 dimensions per 128 bytes. Unused capacity is never touched.
+        // The names pool is also the largest block, more than half of all three: glibc then
+        // keeps the memory for the next open instead of returning it to the kernel on close
+        // (it trims when the free space reaches twice its largest recent block), which spares
+        // a process that reopens files a fresh page fault per 4 KiB of table.
+        table.names_.reserve(text.size());
+        table.entries_.reserve(text.size() / 80);
+        table.dims_.reserve(text.size() / 32);
+        return table;
+    }
+
     enum class state {
         top_value, top_object, done,
         metadata_entry, metadata_object, metadata_value,
