@@ -24,6 +24,7 @@
 #include "cli/inspect.hpp"
 #include "cli/output.hpp"
 #include "cli/rewrite.hpp"
+#include "cli/stats.hpp"
 #include "cli/values.hpp"
 
 namespace {
@@ -48,6 +49,7 @@ int run(int argc, char** argv, int& error_status) {
         cli::add_dump(app),
         cli::add_rewrite(app),
         cli::add_values(app),
+        cli::add_stats(app),
     };
     std::vector<char*> args(argv, argv + argc);
     const std::string alias = alias_of(argc > 0 ? argv[0] : nullptr);
