@@ -4,6 +4,7 @@
 // given on the command line.
 #pragma once
 
+#include <charconv>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -34,15 +35,22 @@ int shortest_digits(double x, Same&& same) {
     return low;
 }
 
-// A finite double as the shortest text that reads back as it ("0.1", "1e+30", "-0", "65504").
+// A finite double as the shortest text that reads back as it ("0.1", "1e+30", "65504"; "-0.0",
+// since JSON readers take "-0" for the integer 0).
 inline std::string shortest_text(double x) {
+    if (x == 0 && std::signbit(x)) return "-0.0";
     // Whole numbers below 2^53 (every integer dtype, most small floats) skip the search.
-    if (x == std::trunc(x) && std::fabs(x) < 9007199254740992.0 && !(x == 0 && std::signbit(x)))
-        return std::to_string(static_cast<std::int64_t>(x));
+    if (x == std::trunc(x) && std::fabs(x) < 9007199254740992.0) return std::to_string(static_cast<std::int64_t>(x));
+#if defined(__cpp_lib_to_chars)
+    // The same shortest round trip, a hundred times faster (it matters for --json of a large tensor).
+    char text[32];
+    return std::string(text, std::to_chars(text, text + sizeof text, x).ptr);
+#else
     const int digits = shortest_digits(x, [x](double parsed) { return parsed == x; });
     char text[40];
     std::snprintf(text, sizeof text, "%.*g", digits, x);
     return text;
+#endif
 }
 
 // x as a JSON value: the shortest number text, or "nan", "inf", "-inf" as strings.

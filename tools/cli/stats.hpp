@@ -69,7 +69,11 @@ struct moments {
         n += x.size();
     }
 
-    double variance() const { return scaled ? m2 / static_cast<double>(n) / scale / scale : m2 / static_cast<double>(n); }
+    // The standard deviation (ddof 0); unscaled after the square root, where it cannot overflow.
+    double std_dev() const {
+        const double root = std::sqrt(m2 / static_cast<double>(n));
+        return scaled ? root / scale : root;
+    }
 
 private:
     // Neumaier's compensated sum of x * s.
@@ -144,7 +148,7 @@ tensor_stats compute(const st::tensor_view& view, Progress&& progress) {
         s.max = high;
         s.abs_max = magnitude;
         s.mean = m.mean;
-        s.std = std::sqrt(m.variance());
+        s.std = m.std_dev();
     }
     return s;
 }
