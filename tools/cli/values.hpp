@@ -663,8 +663,9 @@ inline const char values_description[] =
     "\"NAME: DTYPE [shape]\". The text follows NumPy's array printing: nested brackets, lines of\n"
     "at most 75 columns, one number format per tensor, and \"...\" for the middle of every axis\n"
     "longer than 2 * --edgeitems once a tensor has more than --threshold elements. Floats show the\n"
-    "fewest digits that identify them within their dtype, at most --precision after the point;\n"
-    "complex elements are (re+imj). --json prints every element exactly instead.";
+    "fewest digits that identify them (as float16 for F16, float64 for F64, float32 for the others),\n"
+    "at most --precision after the point; complex elements are (re+imj). --json prints every\n"
+    "element exactly instead.";
 
 inline command add_values(CLI::App& root) {
     auto opts = std::make_shared<values_options>();
