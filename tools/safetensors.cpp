@@ -25,6 +25,8 @@
 #include "cli/inspect.hpp"
 #include "cli/output.hpp"
 #include "cli/rewrite.hpp"
+#include "cli/stats.hpp"
+#include "cli/values.hpp"
 #include "cli/verify.hpp"
 
 namespace {
@@ -45,11 +47,8 @@ int run(int argc, char** argv, int& error_status) {
     app.require_subcommand(1);
     app.set_version_flag("--version", SAFETENSORS_VERSION_STRING);
     const std::vector<cli::command> commands = {
-        cli::add_inspect(app),
-        cli::add_dump(app),
-        cli::add_rewrite(app),
-        cli::add_diff(app),
-        cli::add_verify(app),
+        cli::add_inspect(app), cli::add_dump(app), cli::add_values(app), cli::add_stats(app),
+        cli::add_diff(app),    cli::add_rewrite(app), cli::add_verify(app),
     };
     std::vector<char*> args(argv, argv + argc);
     const std::string alias = alias_of(argc > 0 ? argv[0] : nullptr);
