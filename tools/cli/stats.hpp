@@ -30,6 +30,7 @@
 #include "checkpoint.hpp"
 #include "command.hpp"
 #include "decode.hpp"
+#include "jobs.hpp"
 #include "numbers.hpp"
 #include "output.hpp"
 
@@ -165,51 +166,25 @@ struct job {
 inline std::vector<tensor_stats> compute_all(const std::vector<job>& jobs, std::size_t threads, bool show_progress) {
     std::vector<tensor_stats> results(jobs.size());
     std::vector<std::exception_ptr> errors(jobs.size());
-    std::atomic<std::size_t> next{0};
-    std::atomic<bool> failed{false};
+    std::atomic<bool> stop{false};
     std::atomic<std::uint64_t> done{0};
-    std::mutex mutex;
-    std::condition_variable finished;
-    std::size_t running = std::max<std::size_t>(1, std::min(threads, jobs.size()));
-    const auto work = [&] {
-        while (!failed.load()) {
-            const std::size_t i = next++;
-            if (i >= jobs.size()) break;
-            try {
-                results[i] = compute(jobs[i].view, [&done](std::uint64_t bytes) { done += bytes; });
-            } catch (...) {
-                errors[i] = std::current_exception();
-                failed = true;
-            }
-        }
-        std::lock_guard<std::mutex> lock(mutex);
-        if (--running == 0) finished.notify_one();
-    };
-    std::vector<std::thread> pool;
-    const std::size_t count = running;
-    try {
-        for (std::size_t t = 0; t < count; ++t) pool.emplace_back(work);
-    } catch (...) {
-        failed = true;  // no more threads: the started ones stop after their tensor
-        {
-            std::lock_guard<std::mutex> lock(mutex);
-            running -= count - pool.size();
-        }
-        for (std::thread& t : pool) t.join();
-        throw;
-    }
     std::uint64_t shown = 0;
-    {
-        std::unique_lock<std::mutex> lock(mutex);
-        while (!finished.wait_for(lock, std::chrono::milliseconds(100), [&] { return running == 0; }))
-            if (show_progress) {
-                const std::uint64_t now = done.load();
-                progress().advance(now - shown);
-                shown = now;
-            }
-    }
-    for (std::thread& t : pool) t.join();
-    if (show_progress) progress().advance(done.load() - shown);
+    const auto tick = [&] {
+        if (!show_progress) return;
+        const std::uint64_t now = done.load();
+        progress().advance(now - shown);
+        shown = now;
+    };
+    const auto one = [&](std::size_t i) {
+        try {
+            results[i] = compute(jobs[i].view, [&done](std::uint64_t bytes) { done += bytes; });
+        } catch (...) {
+            errors[i] = std::current_exception();
+            stop = true;
+        }
+    };
+    run_jobs(jobs.size(), std::max<std::size_t>(1, std::min(threads, jobs.size())), stop, one, tick);
+    // The first failure in file order, whatever the threads did first.
     for (const std::exception_ptr& e : errors)
         if (e) std::rethrow_exception(e);
     return results;
