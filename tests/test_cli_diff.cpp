@@ -17,7 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include "support/bytes.hpp"
-#include "support/run_program.hpp"
+#include "support/cli.hpp"
 #include "support/temp_dir.hpp"
 
 #include <algorithm>
@@ -36,6 +36,9 @@ namespace cli_diff_test {
 namespace st = safetensors;
 using json = nlohmann::json;
 using test_support::run_result;
+using test_support::check_error_shape;
+using test_support::lines_of;
+using test_support::shown;
 
 const std::string model = std::string(SAFETENSORS_TEST_DATA_DIR) + "/reference/model/";
 
@@ -44,43 +47,10 @@ run_result diff(std::vector<std::string> args) {
     return test_support::run_program(SAFETENSORS_CLI_EXE, args);
 }
 
-std::string shown(const run_result& r) {
-    return "status " + std::to_string(r.status) + ", stdout: " + r.out.substr(0, 2000) + ", stderr: " + r.err.substr(0, 500);
-}
-
-// Nothing on stdout, one "error: " line on stderr, exit 2 (diff's status for any error).
-void check_error_shape(const run_result& r) {
-    CHECK_MESSAGE(r.status == 2, shown(r));
-    CHECK(r.out.empty());
-    CHECK(r.err.rfind("error: ", 0) == 0);
-    CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
-}
-
-std::vector<std::string> lines_of(const std::string& text) {
-    std::vector<std::string> out;
-    for (std::size_t start = 0; start < text.size();) {
-        std::size_t end = text.find('\n', start);
-        if (end == std::string::npos) end = text.size();
-        out.push_back(text.substr(start, end - start));
-        start = end + 1;
-    }
-    return out;
-}
-
 st::write_options no_sync() {
     st::write_options o;
     o.sync = false;
     return o;
-}
-
-std::string bytes_text(const std::vector<std::byte>& bytes) {
-    return std::string(reinterpret_cast<const char*>(bytes.data()), bytes.size());
-}
-
-std::vector<std::byte> bytes_of(const std::string& text) {
-    std::vector<std::byte> out(text.size());
-    std::memcpy(out.data(), text.data(), text.size());
-    return out;
 }
 
 float f32_from_bits(std::uint32_t bits) {
@@ -116,9 +86,9 @@ TEST_CASE("diff: a checkpoint equals its sharded and re-sharded copies") {
 
     // A key of its own in the index metadata: a difference between two indexes, not against
     // a single file (which has nowhere to keep it).
-    json index = json::parse(bytes_text(test_support::read_all(resharded + "/model.safetensors.index.json")));
+    json index = json::parse(test_support::text_of(test_support::read_all(resharded + "/model.safetensors.index.json")));
     index["metadata"]["note"] = "re-sharded";
-    test_support::write_all(resharded + "/model.safetensors.index.json", bytes_of(index.dump(2)));
+    test_support::write_all(resharded + "/model.safetensors.index.json", test_support::bytes_of(index.dump(2)));
     r = diff({model + "gpt2_tiny_sharded", resharded});
     CHECK_MESSAGE(r.status == 1, shown(r));
     CHECK(lines_of(r.out) ==
@@ -271,13 +241,13 @@ TEST_CASE("diff: --atol and --rtol, NaN, -0, inf and 64-bit integers") {
 TEST_CASE("diff: errors exit 2 with one error line") {
     const std::string file = model + "gpt2_tiny/model.safetensors";
     run_result r = diff({file, model + "no_such_file.safetensors"});
-    check_error_shape(r);
+    check_error_shape(r, 2);
     CHECK_MESSAGE(r.err.find("no_such_file.safetensors") != std::string::npos, r.err);
     r = diff({"--atol", "-1", file, file});
-    check_error_shape(r);
+    check_error_shape(r, 2);
     CHECK(r.err == "error: --atol needs a finite number >= 0, got \"-1\"\n");
-    check_error_shape(diff({"--json", "--quiet", file, file}));
-    check_error_shape(diff({file}));
+    check_error_shape(diff({"--json", "--quiet", file, file}), 2);
+    check_error_shape(diff({file}), 2);
 }
 
 } // namespace cli_diff_test

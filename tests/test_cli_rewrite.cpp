@@ -14,7 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "support/bytes.hpp"
-#include "support/run_program.hpp"
+#include "support/cli.hpp"
 #include "support/temp_dir.hpp"
 
 #include <algorithm>
@@ -29,11 +29,10 @@ namespace {
 namespace st = safetensors;
 using test_support::data_path;
 using test_support::run_result;
+using test_support::shown;
 using test_support::temp_dir;
 
 run_result run_cli(const std::vector<std::string>& args) { return test_support::run_program(SAFETENSORS_CLI_EXE, args); }
-
-std::string shown(const run_result& r) { return "status " + std::to_string(r.status) + ", stderr: " + r.err; }
 
 template <class T>
 std::vector<T> table_of(const std::string& name) {

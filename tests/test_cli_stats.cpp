@@ -19,7 +19,7 @@
 
 #include "support/bytes.hpp"
 #include "support/json.hpp"
-#include "support/run_program.hpp"
+#include "support/cli.hpp"
 #include "support/temp_dir.hpp"
 
 #include <algorithm>
@@ -37,21 +37,18 @@ namespace st = safetensors;
 using json = nlohmann::json;
 using ordered_json = nlohmann::ordered_json;
 using test_support::run_result;
+using test_support::check_error_shape;
+using test_support::lines_of;
+using test_support::shown;
+using test_support::raw_bytes_of;
+using test_support::raw_tensor;
+using test_support::save_raw;
 
 const std::string reference = std::string(SAFETENSORS_TEST_DATA_DIR) + "/reference/";
 
 run_result run_stats(std::vector<std::string> args) {
     args.insert(args.begin(), "stats");
     return test_support::run_program(SAFETENSORS_CLI_EXE, args);
-}
-
-std::string shown(const run_result& r) { return "status " + std::to_string(r.status) + ", stderr: " + r.err.substr(0, 500); }
-
-void check_error(const run_result& r, int status) {
-    CHECK(r.status == status);
-    CHECK(r.out.empty());
-    CHECK(r.err.rfind("error: ", 0) == 0);
-    CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
 }
 
 // A manifest or table value (number, true/false, "nan", "inf", "-inf") as a double.
@@ -255,26 +252,6 @@ std::vector<st::tensor_view> views_of(const st::file& f) {
     return out;
 }
 
-struct raw_tensor {
-    std::string name;
-    st::dtype dtype;
-    std::vector<std::uint64_t> shape;
-    std::vector<std::uint8_t> bytes;
-};
-
-void save(const std::string& path, const std::vector<raw_tensor>& tensors) {
-    std::vector<st::tensor_ref> refs;
-    for (const raw_tensor& t : tensors) refs.emplace_back(t.name, t.dtype, t.shape, t.bytes.data(), t.bytes.size());
-    st::save(path, refs, {}, st::write_options{8, false});
-}
-
-template <class T>
-std::vector<std::uint8_t> bytes_of(const std::vector<T>& values) {
-    std::vector<std::uint8_t> out(values.size() * sizeof(T));
-    if (!out.empty()) std::memcpy(out.data(), values.data(), out.size());
-    return out;
-}
-
 TEST_CASE("stats: --json agrees with float64 statistics on every reference fixture") {
     const json manifest = test_support::read_json(reference + "valid/manifest.json");
     std::vector<std::string> files;
@@ -347,15 +324,15 @@ TEST_CASE("stats: accurate on hard cases, and the same whatever --threads") {
     std::vector<std::int64_t> big(5000);
     for (std::int64_t& v : big) v = static_cast<std::int64_t>((uniform() - 0.5) * 9e18);
     const double top = std::numeric_limits<double>::max();
-    save(path, {
-                   {"offset", st::dtype::F64, {200000}, bytes_of(offset)},
-                   {"wide", st::dtype::F32, {300, 1000}, bytes_of(wide)},
-                   {"big_i64", st::dtype::I64, {5000}, bytes_of(big)},
+    save_raw(path, {
+                   {"offset", st::dtype::F64, {200000}, raw_bytes_of(offset)},
+                   {"wide", st::dtype::F32, {300, 1000}, raw_bytes_of(wide)},
+                   {"big_i64", st::dtype::I64, {5000}, raw_bytes_of(big)},
                    // Near the largest double: sums and squares overflow unless handled.
-                   {"extreme", st::dtype::F64, {4}, bytes_of(std::vector<double>{top, -top, top, -top})},
-                   {"huge_same", st::dtype::F64, {3}, bytes_of(std::vector<double>{top, top, top})},
+                   {"extreme", st::dtype::F64, {4}, raw_bytes_of(std::vector<double>{top, -top, top, -top})},
+                   {"huge_same", st::dtype::F64, {3}, raw_bytes_of(std::vector<double>{top, top, top})},
                    {"non_finite", st::dtype::F32, {3},
-                    bytes_of(std::vector<float>{std::numeric_limits<float>::quiet_NaN(), HUGE_VALF, -HUGE_VALF})},
+                    raw_bytes_of(std::vector<float>{std::numeric_limits<float>::quiet_NaN(), HUGE_VALF, -HUGE_VALF})},
                });
 
     const run_result one = run_stats({"--json", "--threads", "1", path});
@@ -388,10 +365,10 @@ TEST_CASE("stats: accurate on hard cases, and the same whatever --threads") {
 TEST_CASE("stats: the table, --filter, several FILEs and --progress") {
     test_support::temp_dir dir;
     const std::string path = dir.file("small.safetensors");
-    save(path, {
-                   {"a", st::dtype::F32, {4}, bytes_of(std::vector<float>{1, -2, std::numeric_limits<float>::quiet_NaN(), HUGE_VALF})},
+    save_raw(path, {
+                   {"a", st::dtype::F32, {4}, raw_bytes_of(std::vector<float>{1, -2, std::numeric_limits<float>::quiet_NaN(), HUGE_VALF})},
                    {"b", st::dtype::I8, {3}, {0, 0, 5}},
-                   {"c", st::dtype::C64, {2}, bytes_of(std::vector<float>{0, 0, 1, std::numeric_limits<float>::quiet_NaN()})},
+                   {"c", st::dtype::C64, {2}, raw_bytes_of(std::vector<float>{0, 0, 1, std::numeric_limits<float>::quiet_NaN()})},
                    {"d", st::dtype::F32, {0}, {}},
                });
     run_result r = run_stats({path});
@@ -437,19 +414,19 @@ TEST_CASE("stats: the table, --filter, several FILEs and --progress") {
 TEST_CASE("stats: usage errors and unreadable input") {
     const std::string path = reference + "valid/single_scalar_f32.safetensors";
     run_result r = run_stats({});
-    check_error(r, 2);
+    check_error_shape(r, 2);
     r = run_stats({"--threads", "0", path});
-    check_error(r, 2);
+    check_error_shape(r, 2);
     CHECK(r.err == "error: --threads needs a whole number from 1 to 1024, got \"0\"\n");
     r = run_stats({"--progress", "--no-progress", path});
-    check_error(r, 2);
+    check_error_shape(r, 2);
     CHECK(r.err == "error: --progress and --no-progress cannot be used together\n");
     r = run_stats({"--filter", "(", path});
-    check_error(r, 2);
+    check_error_shape(r, 2);
     CHECK(r.err.rfind("error: invalid --filter regular expression \"(\": ", 0) == 0);
     // A missing or malformed input is an error (exit 1) before anything is printed.
     r = run_stats({path, reference + "malformed/file_empty.safetensors"});
-    check_error(r, 1);
+    check_error_shape(r, 1);
 }
 
 } // namespace stats_test

@@ -18,7 +18,7 @@
 
 #include "support/bytes.hpp"
 #include "support/json.hpp"
-#include "support/run_program.hpp"
+#include "support/cli.hpp"
 #include "support/temp_dir.hpp"
 
 #include <algorithm>
@@ -34,23 +34,18 @@ namespace values_test {
 namespace st = safetensors;
 using json = nlohmann::json;
 using test_support::run_result;
+using test_support::check_error_shape;
+using test_support::lines_of;
+using test_support::shown;
+using test_support::raw_bytes_of;
+using test_support::raw_tensor;
+using test_support::save_raw;
 
 const std::string reference = std::string(SAFETENSORS_TEST_DATA_DIR) + "/reference/";
 
 run_result run_values(std::vector<std::string> args) {
     args.insert(args.begin(), "values");
     return test_support::run_program(SAFETENSORS_CLI_EXE, args);
-}
-
-std::string shown(const run_result& r) { return "status " + std::to_string(r.status) + ", stderr: " + r.err.substr(0, 500); }
-
-// The error contract: nothing on stdout, one line "error: ..." on stderr.
-void check_error(const run_result& r, int status) {
-    CHECK(r.status == status);
-    CHECK(r.out.empty());
-    CHECK(r.err.rfind("error: ", 0) == 0);
-    CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
-    CHECK(r.err.back() == '\n');
 }
 
 // A tensor's JSON values flattened in row-major order, checking that the nesting follows shape
@@ -126,27 +121,6 @@ void check_manifest_file(const std::string& path, const json& tensors) {
     }
 }
 
-// Raw bytes for a tensor_ref: st::save copies them before these go away.
-struct raw_tensor {
-    std::string name;
-    st::dtype dtype;
-    std::vector<std::uint64_t> shape;
-    std::vector<std::uint8_t> bytes;
-};
-
-void save(const std::string& path, const std::vector<raw_tensor>& tensors) {
-    std::vector<st::tensor_ref> refs;
-    for (const raw_tensor& t : tensors) refs.emplace_back(t.name, t.dtype, t.shape, t.bytes.data(), t.bytes.size());
-    st::save(path, refs, {}, st::write_options{8, false});
-}
-
-template <class T>
-std::vector<std::uint8_t> bytes_of(const std::vector<T>& values) {
-    std::vector<std::uint8_t> out(values.size() * sizeof(T));
-    if (!out.empty()) std::memcpy(out.data(), values.data(), out.size());
-    return out;
-}
-
 // Codes packed as the format packs them: F8 one per byte; F4 two per byte, the first in the low
 // nibble; F6 four in three bytes, element j at bits [6j, 6j + 6) of their little-endian 24-bit value.
 std::vector<std::uint8_t> pack(const std::vector<std::uint32_t>& codes, unsigned bits) {
@@ -194,9 +168,9 @@ TEST_CASE("values: --json gives every code of the small float dtypes as the refe
     std::vector<std::uint16_t> all16(65536);
     for (std::uint32_t c = 0; c < 65536; ++c) all16[c] = static_cast<std::uint16_t>(c);
     // Two dimensions: the nesting is checked too.
-    tensors.push_back({"F16", st::dtype::F16, {256, 256}, bytes_of(all16)});
-    tensors.push_back({"BF16", st::dtype::BF16, {256, 256}, bytes_of(all16)});
-    save(path, tensors);
+    tensors.push_back({"F16", st::dtype::F16, {256, 256}, raw_bytes_of(all16)});
+    tensors.push_back({"BF16", st::dtype::BF16, {256, 256}, raw_bytes_of(all16)});
+    save_raw(path, tensors);
 
     const run_result r = run_values({"--json", path});
     REQUIRE_MESSAGE(r.status == 0, shown(r));
@@ -258,18 +232,18 @@ TEST_CASE("values: text output follows NumPy's array printing") {
     for (std::size_t i = 0; i < long_ramp.size(); ++i) long_ramp[i] = static_cast<std::int32_t>(i);
     std::vector<float> grid(40 * 50);
     for (std::size_t i = 0; i < grid.size(); ++i) grid[i] = 10 + 0.5f * static_cast<float>(i);
-    save(path, {
-                   {"a", st::dtype::F32, {2, 3}, bytes_of(std::vector<float>{1, 2.5f, -3, 4, 5.25f, 6})},
-                   {"b", st::dtype::I64, {3}, bytes_of(std::vector<std::int64_t>{-1, 9007199254740993, 42})},
+    save_raw(path, {
+                   {"a", st::dtype::F32, {2, 3}, raw_bytes_of(std::vector<float>{1, 2.5f, -3, 4, 5.25f, 6})},
+                   {"b", st::dtype::I64, {3}, raw_bytes_of(std::vector<std::int64_t>{-1, 9007199254740993, 42})},
                    {"c", st::dtype::BOOL, {2, 2}, {1, 0, 0, 1}},
-                   {"d", st::dtype::F64, {4}, bytes_of(std::vector<double>{1e-5, 1, 100, nan})},
-                   {"e", st::dtype::C64, {2}, bytes_of(std::vector<float>{1, 2, -3.5f, 0.25f})},
-                   {"f", st::dtype::F16, {}, bytes_of(std::vector<std::uint16_t>{0x7bff})},  // 65504
+                   {"d", st::dtype::F64, {4}, raw_bytes_of(std::vector<double>{1e-5, 1, 100, nan})},
+                   {"e", st::dtype::C64, {2}, raw_bytes_of(std::vector<float>{1, 2, -3.5f, 0.25f})},
+                   {"f", st::dtype::F16, {}, raw_bytes_of(std::vector<std::uint16_t>{0x7bff})},  // 65504
                    {"g", st::dtype::U8, {0}, {}},
-                   {"h", st::dtype::F32, {12}, bytes_of(ramp)},
-                   {"i", st::dtype::U64, {2}, bytes_of(std::vector<std::uint64_t>{0, 18446744073709551615u})},
-                   {"long", st::dtype::I32, {2000}, bytes_of(long_ramp)},
-                   {"grid", st::dtype::F32, {40, 50}, bytes_of(grid)},
+                   {"h", st::dtype::F32, {12}, raw_bytes_of(ramp)},
+                   {"i", st::dtype::U64, {2}, raw_bytes_of(std::vector<std::uint64_t>{0, 18446744073709551615u})},
+                   {"long", st::dtype::I32, {2000}, raw_bytes_of(long_ramp)},
+                   {"grid", st::dtype::F32, {40, 50}, raw_bytes_of(grid)},
                });
 
     // NAMEs in the order given, each after its header line, a blank line between tensors.
@@ -374,30 +348,30 @@ TEST_CASE("values: --slice selects from each NAME as the reference slices") {
     CHECK(r.out == "x_i16[1, :, 3]: I16 [6]\n[33, 38, 43, 48, 53, 58]\n");
     // An index the reference refuses: an error (exit 1), nothing printed.
     r = run_values({"--slice", "4", path, "x_f32"});
-    check_error(r, 1);
+    check_error_shape(r, 1);
 }
 
 TEST_CASE("values: usage errors and a missing tensor") {
     const std::string path = reference + "valid/single_scalar_f32.safetensors";
     run_result r = run_values({});
-    check_error(r, 2);
+    check_error_shape(r, 2);
     r = run_values({"--precision", "x", path});
-    check_error(r, 2);
+    check_error_shape(r, 2);
     CHECK(r.err == "error: --precision needs a whole number from 0 to 30, got \"x\"\n");
     r = run_values({"--edgeitems", "0", path});
-    check_error(r, 2);
+    check_error_shape(r, 2);
     CHECK(r.err == "error: --edgeitems needs a positive whole number, got \"0\"\n");
     r = run_values({"--threshold", "-1", path});
-    check_error(r, 2);
+    check_error_shape(r, 2);
     r = run_values({"--slice", "0", path});
-    check_error(r, 2);
+    check_error_shape(r, 2);
     CHECK(r.err == "error: --slice needs at least one NAME\n");
     r = run_values({"--json", "--threshold", "10", path});
-    check_error(r, 2);
+    check_error_shape(r, 2);
     CHECK(r.err == "error: --threshold does not apply to --json\n");
     // A name the file lacks: exit 1, the line names it, even after a name that exists.
     r = run_values({path, "scalar_f32", "no_such_tensor"});
-    check_error(r, 1);
+    check_error_shape(r, 1);
     CHECK(r.err.find("no_such_tensor") != std::string::npos);
     // The scalar itself, for contrast.
     r = run_values({path, "scalar_f32"});

@@ -9,7 +9,7 @@
 // SAFETENSORS_CLI_EXE. Few launches: one verify call takes many files.
 #include <doctest/doctest.h>
 
-#include "../tools/cli/sha256.hpp"
+#include "support/sha256.hpp"
 #include "support/platform.hpp"
 
 #include <algorithm>
@@ -46,7 +46,7 @@ TEST_CASE("sha256: the FIPS 180-4 vectors, fed whole and in pieces") {
 #include <nlohmann/json.hpp>
 
 #include "support/bytes.hpp"
-#include "support/run_program.hpp"
+#include "support/cli.hpp"
 #include "support/sha256.hpp"
 #include "support/temp_dir.hpp"
 
@@ -64,33 +64,15 @@ namespace cli_verify_test {
 
 using json = nlohmann::json;
 using test_support::run_result;
+using test_support::check_error_shape;
+using test_support::lines_of;
+using test_support::shown;
 
 const std::string reference = std::string(SAFETENSORS_TEST_DATA_DIR) + "/reference/";
 
 run_result verify(std::vector<std::string> args) {
     args.insert(args.begin(), "verify");
     return test_support::run_program(SAFETENSORS_CLI_EXE, args);
-}
-
-std::string shown(const run_result& r) { return "status " + std::to_string(r.status) + ", stderr: " + r.err.substr(0, 500); }
-
-// Nothing on stdout, one "error: " line on stderr.
-void check_error_shape(const run_result& r, int status) {
-    CHECK_MESSAGE(r.status == status, shown(r));
-    CHECK(r.out.empty());
-    CHECK(r.err.rfind("error: ", 0) == 0);
-    CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
-}
-
-std::vector<std::string> lines_of(const std::string& text) {
-    std::vector<std::string> out;
-    for (std::size_t start = 0; start < text.size();) {
-        std::size_t end = text.find('\n', start);
-        if (end == std::string::npos) end = text.size();
-        out.push_back(text.substr(start, end - start));
-        start = end + 1;
-    }
-    return out;
 }
 
 json read_json(const std::string& path) {

@@ -18,7 +18,7 @@
 
 #include "support/bytes.hpp"
 #include "support/json.hpp"
-#include "support/run_program.hpp"
+#include "support/cli.hpp"
 #include "support/sha256.hpp"
 #include "support/temp_dir.hpp"
 
@@ -48,35 +48,11 @@ using ordered_json = nlohmann::ordered_json;
 const std::string reference_dir = std::string(SAFETENSORS_TEST_DATA_DIR) + "/reference/";
 
 using test_support::run_result;
+using test_support::check_error_shape;
+using test_support::lines_of;
+using test_support::shown;
 
 run_result run_tool(const std::vector<std::string>& args) { return test_support::run_program(SAFETENSORS_INSPECT_EXE, args); }
-
-std::string shown(const run_result& r) {
-    return "status " + std::to_string(r.status) + ", stderr: " + r.err.substr(0, 500);
-}
-
-// On rejection: nothing on stdout, exactly one stderr line starting "error: "; exit status 1
-// for an error, 2 for a usage error.
-void check_error_shape(const run_result& r, int status = 1) {
-    CHECK(r.status == status);
-    CHECK(r.out.empty());
-    REQUIRE(r.err.size() > 8);
-    CHECK(r.err.rfind("error: ", 0) == 0);
-    CHECK(r.err.back() == '\n');
-    CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
-}
-
-std::vector<std::string> lines_of(const std::string& text) {
-    std::vector<std::string> out;
-    std::size_t start = 0;
-    while (start < text.size()) {
-        auto end = text.find('\n', start);
-        if (end == std::string::npos) end = text.size();
-        out.push_back(text.substr(start, end - start));
-        start = end + 1;
-    }
-    return out;
-}
 
 bool has_line(const std::string& text, const std::string& line) {
     auto lines = lines_of(text);
@@ -236,7 +212,7 @@ TEST_CASE("inspect: malformed fixtures get the reference's verdict") {
                 CHECK(r.err.empty());
                 CHECK_FALSE(r.out.empty());
             } else {
-                check_error_shape(r);
+                check_error_shape(r, 1);
                 // The line carries the library's own message.
                 auto opened = safetensors::try_open(path);
                 REQUIRE_FALSE(opened.ok());
@@ -362,7 +338,7 @@ TEST_CASE("inspect: control characters from the file never reach the terminal") 
 
     // An error message that names the tensor is escaped too.
     run_result missing = run_tool({"--dump", "x\x1b[2J", path});
-    check_error_shape(missing);
+    check_error_shape(missing, 1);
     CHECK(missing.err.find('\x1b') == std::string::npos);
 }
 
@@ -381,12 +357,12 @@ TEST_CASE("inspect: usage and lookup errors") {
     }
     SUBCASE("a missing tensor names it") {
         run_result r = run_tool({"--dump", "no.such.tensor", lora});
-        check_error_shape(r);
+        check_error_shape(r, 1);
         CHECK(r.err.find("no.such.tensor") != std::string::npos);
     }
     SUBCASE("a missing file") {
         run_result r = run_tool({reference_dir + "valid/does_not_exist.safetensors"});
-        check_error_shape(r);
+        check_error_shape(r, 1);
         CHECK(r.err.find("does_not_exist.safetensors") != std::string::npos);
     }
     SUBCASE("bad usage") {
@@ -414,7 +390,7 @@ TEST_CASE("inspect: usage and lookup errors") {
         run_result r = run_tool({"--json", "--", lora});
         CHECK(r.status == 0);
         run_result dash = run_tool({"--", "-not-a-file"});
-        check_error_shape(dash);
+        check_error_shape(dash, 1);
         CHECK(dash.err.find("-not-a-file") != std::string::npos);
     }
     SUBCASE("--dump=NAME") {
@@ -438,7 +414,7 @@ TEST_CASE("inspect: --dump --slice agrees with the reference on every recorded e
             INFO(tensor << " [" << expected["spec"].get<std::string>() << "] (" << label << ")");
             run_result r = run_tool({"--dump", tensor, "--slice", expected["spec"].get<std::string>(), path});
             if (expected.contains("error")) {
-                check_error_shape(r);
+                check_error_shape(r, 1);
             } else {
                 CHECK(r.status == 0);
                 CHECK(r.err.empty());
@@ -450,7 +426,7 @@ TEST_CASE("inspect: --dump --slice agrees with the reference on every recorded e
     CHECK(checked == 60);
     // A malformed spec: exit 1, one error line, nothing on stdout.
     run_result bad = run_tool({"--dump", "x_f32", "--slice", "1:x", path});
-    check_error_shape(bad);
+    check_error_shape(bad, 1);
     CHECK(bad.err == "error: tensor \"x_f32\": invalid index expression \"1:x\": unexpected \"x\" at offset 2 (expected an integer, "
                      "':', '...' or ',')\n");
 }
@@ -520,7 +496,7 @@ TEST_CASE("inspect: a sharded checkpoint is one table") {
     run_result missing = run_tool({"--json", reference_dir + "model/gpt2_tiny"});  // no index: the single file
     CHECK(missing.status == 0);
     run_result nothing = run_tool({reference_dir + "model/does_not_exist.safetensors.index.json"});
-    check_error_shape(nothing);
+    check_error_shape(nothing, 1);
     CHECK(nothing.err == "error: cannot open \"" + reference_dir + "model/does_not_exist.safetensors.index.json\": No such file or directory\n");
 }
 
