@@ -45,7 +45,7 @@ std::vector<T> table_of(const std::string& name) {
 template <class T>
 std::vector<T> values_of(const st::tensor_view& view) {
     std::vector<T> out(static_cast<std::size_t>(view.element_count()));
-    std::memcpy(out.data(), view.data(), out.size() * sizeof(T));
+    if (!out.empty()) std::memcpy(out.data(), view.data(), out.size() * sizeof(T));
     return out;
 }
 

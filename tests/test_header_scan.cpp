@@ -67,7 +67,7 @@ TEST_CASE("header scan: the scanner and nlohmann agree on every reference fixtur
             if (!entry.is_regular_file()) continue;
             const auto bytes = test_support::read_all(entry.path().string());
             std::vector<std::uint8_t> data(bytes.size());
-            std::memcpy(data.data(), bytes.data(), bytes.size());
+            if (!data.empty()) std::memcpy(data.data(), bytes.data(), bytes.size());
             check_agree(data, entry.path().string());
             ++files;
         }

@@ -251,6 +251,27 @@ TEST_CASE("inspect: --dump of the FNUZ fixture gives the reference's bytes") {
     }
 }
 
+TEST_CASE("dump: the subcommand writes what inspect --dump writes, sliced too, and names flags in errors") {
+    const std::string path = reference_dir + "valid/slicing.safetensors";
+    const auto dump = [](std::vector<std::string> args) {
+        args.insert(args.begin(), "dump");
+        return test_support::run_program(SAFETENSORS_CLI_EXE, args);
+    };
+    run_result whole = dump({path, "x_f32"});
+    REQUIRE_MESSAGE(whole.status == 0, shown(whole));
+    CHECK(whole.out == run_tool({"--dump", "x_f32", path}).out);
+    CHECK(whole.out.size() == 4 * 6 * 5 * 4);
+    run_result part = dump({path, "x_i16", "--slice", "1, :, 3"});
+    REQUIRE_MESSAGE(part.status == 0, shown(part));
+    CHECK(part.out == run_tool({"--dump", "x_i16", "--slice", "1, :, 3", path}).out);
+    const std::vector<std::int16_t> want = {33, 38, 43, 48, 53, 58};  // x_i16 holds 0..119 in row-major order
+    REQUIRE(part.out.size() == want.size() * 2);
+    CHECK(std::memcmp(part.out.data(), want.data(), part.out.size()) == 0);
+    check_error_shape(dump({path, "no_such"}), 1);
+    check_error_shape(dump({path}), 2);
+    check_error_shape(dump({path, "x_f32", "--slice", "9"}), 1);
+}
+
 TEST_CASE("inspect: table mode") {
     const std::string path = reference_dir + "valid/lora_metadata.safetensors";
     run_result r = run_tool({path});
