@@ -16,6 +16,7 @@
 #include "../error.hpp"
 #include "../header_table.hpp"  // max_json_depth: the index gets the header's nesting limit
 #include "../index_table.hpp"
+#include "merge_sort.hpp"
 #include "sax_builder.hpp"
 
 namespace safetensors::detail {
@@ -240,7 +241,7 @@ private:
         t.by_name_.resize(n);
         std::iota(t.by_name_.begin(), t.by_name_.end(), 0u);
         const auto by_name = [&t](std::uint32_t a, std::uint32_t b) { return t.names_[a] < t.names_[b]; };
-        if (!std::is_sorted(t.by_name_.begin(), t.by_name_.end(), by_name)) std::sort(t.by_name_.begin(), t.by_name_.end(), by_name);
+        merge_sort(t.by_name_.data(), t.by_name_.data() + n, by_name);
         for (std::size_t i = 1; i < n; ++i)
             if (t.names_[t.by_name_[i - 1]] == t.names_[t.by_name_[i]])
                 throw_error(errc::invalid_index,
@@ -249,7 +250,8 @@ private:
         // order the sorted weight_map happens to first mention them.
         std::vector<std::uint32_t> order(t.shards_.size());
         std::iota(order.begin(), order.end(), 0u);
-        std::sort(order.begin(), order.end(), [&t](std::uint32_t a, std::uint32_t b) { return t.shards_[a] < t.shards_[b]; });
+        merge_sort(order.data(), order.data() + order.size(),
+                   [&t](std::uint32_t a, std::uint32_t b) { return t.shards_[a] < t.shards_[b]; });
         std::vector<std::uint32_t> rank(order.size());
         std::vector<std::string> sorted(order.size());
         for (std::size_t r = 0; r < order.size(); ++r) {

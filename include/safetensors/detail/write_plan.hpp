@@ -20,6 +20,7 @@
 #include "../span.hpp"
 #include "../write_options.hpp"
 #include "checked.hpp"
+#include "merge_sort.hpp"
 #include "json_escape.hpp"
 #include "utf8.hpp"
 
@@ -107,7 +108,7 @@ inline std::vector<std::size_t> sorted_by_name(const std::vector<std::string_vie
     std::vector<std::size_t> by_name(names.size());
     for (std::size_t i = 0; i < by_name.size(); ++i) by_name[i] = i;
     const auto less = [&](std::size_t a, std::size_t b) { return names[a] < names[b]; };
-    if (!std::is_sorted(by_name.begin(), by_name.end(), less)) std::sort(by_name.begin(), by_name.end(), less);
+    merge_sort(by_name.data(), by_name.data() + by_name.size(), less);
     for (std::size_t k = 1; k < by_name.size(); ++k)
         if (names[by_name[k - 1]] == names[by_name[k]])
             throw_error(errc::duplicate_name, "duplicate tensor name " + quote(names[by_name[k]]));
