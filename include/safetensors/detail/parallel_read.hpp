@@ -9,10 +9,9 @@
 #include <cstddef>
 #include <cstdint>
 #include <exception>
-#include <system_error>
 #include <vector>
 
-#include "os_config.hpp"  // SAFETENSORS_DETAIL_NO_THREADS
+#include "os.hpp"  // os::thread; SAFETENSORS_DETAIL_NO_THREADS
 #if !defined(SAFETENSORS_DETAIL_NO_THREADS)
 #include <thread>
 #endif
@@ -41,7 +40,7 @@ inline unsigned read_threads_for(std::uint64_t total_bytes, unsigned requested) 
 }
 
 // How parallel_read reads one piece: a plain function and its context, so that the worker
-// threads (and std::thread's machinery) are compiled once per file, not once per caller.
+// threads are compiled once per file, not once per caller.
 struct piece_reader {
     void (*read)(const void* context, std::uint64_t offset, std::byte* destination, std::size_t length);
     const void* context;
@@ -49,6 +48,29 @@ struct piece_reader {
         read(context, offset, destination, length);
     }
 };
+
+// What the worker threads of one parallel_read_pieces share.
+struct parallel_read_work {
+    const piece_reader& read;
+    const std::vector<read_job>& pieces;
+    std::vector<std::exception_ptr> errors;  // one slot per worker: no lock
+    std::atomic<std::size_t> next{0};
+    std::atomic<bool> failed{false};
+};
+
+// Worker number `worker`: reads the next piece nobody has taken until none is left or one
+// has failed.
+inline void parallel_read_worker(parallel_read_work& work, std::size_t worker) noexcept {
+    for (std::size_t i; !work.failed.load(std::memory_order_relaxed) && (i = work.next.fetch_add(1)) < work.pieces.size();) {
+        const read_job& p = work.pieces[i];
+        try {
+            work.read(p.offset, p.destination, p.length);
+        } catch (...) {
+            work.errors[worker] = std::current_exception();
+            work.failed = true;
+        }
+    }
+}
 
 // Runs every job through read, on `threads` threads (the caller's included). The first error
 // stops the others and is rethrown here once all threads have finished.
@@ -61,29 +83,26 @@ inline void parallel_read_pieces(const piece_reader& read, const std::vector<rea
 #if !defined(SAFETENSORS_DETAIL_NO_THREADS)
     if (threads > 1 && pieces.size() > 1) {
         const std::size_t workers_wanted = std::min<std::size_t>(threads, pieces.size());
-        std::atomic<std::size_t> next{0};
-        std::atomic<bool> failed{false};
-        std::vector<std::exception_ptr> errors(workers_wanted);  // one slot per worker: no lock
-        auto work = [&](std::size_t worker) {
-            for (std::size_t i; !failed.load(std::memory_order_relaxed) && (i = next.fetch_add(1)) < pieces.size();) {
-                try {
-                    read(pieces[i].offset, pieces[i].destination, pieces[i].length);
-                } catch (...) {
-                    errors[worker] = std::current_exception();
-                    failed = true;
-                }
-            }
+        parallel_read_work work{read, pieces, std::vector<std::exception_ptr>(workers_wanted)};
+        struct worker {
+            parallel_read_work* work;
+            std::size_t number;
+            os::thread thread;
         };
-        std::vector<std::thread> workers;
-        workers.reserve(workers_wanted - 1);
-        try {
-            for (std::size_t w = 1; w < workers_wanted; ++w) workers.emplace_back(work, w);
-        } catch (const std::system_error&) {
+        const auto run = [](void* self) {
+            const worker& w = *static_cast<const worker*>(self);
+            parallel_read_worker(*w.work, w.number);
+        };
+        std::vector<worker> workers(workers_wanted);  // destroyed (joined) before work
+        for (std::size_t w = 1; w < workers_wanted; ++w) {
+            workers[w].work = &work;
+            workers[w].number = w;
             // No more threads to be had: the ones running (and this one) do all the work.
+            if (!workers[w].thread.start(run, &workers[w])) break;
         }
-        work(0);
-        for (auto& w : workers) w.join();
-        for (const auto& e : errors)
+        parallel_read_worker(work, 0);
+        for (auto& w : workers) w.thread.join();
+        for (const auto& e : work.errors)
             if (e) std::rethrow_exception(e);
         return;
     }
