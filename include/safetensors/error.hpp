@@ -112,7 +112,8 @@ class error : public std::runtime_error {
 public:
     error(errc code, const std::string& message, std::string path = {}, std::error_code system_code = {})
         : std::runtime_error("[safetensors.error." + std::to_string(static_cast<int>(code)) + "] " + message),
-          code_(code), system_code_(system_code), texts_(std::make_shared<const texts>(texts{message, std::move(path)})) {}
+          code_(code), system_code_(system_code),
+          texts_(new texts{message, std::move(path)}) {}  // not make_shared: compile cost
 
     errc code() const noexcept { return code_; }
     int id() const noexcept { return static_cast<int>(code_); }
