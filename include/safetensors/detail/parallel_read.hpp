@@ -5,7 +5,6 @@
 #pragma once
 
 #include <algorithm>
-#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <exception>
@@ -51,23 +50,40 @@ struct piece_reader {
 
 // What the worker threads of one parallel_read_pieces share.
 struct parallel_read_work {
+    parallel_read_work(const piece_reader& r, const std::vector<read_job>& p, std::size_t workers)
+        : read(r), pieces(p), errors(workers) {}
+
     const piece_reader& read;
     const std::vector<read_job>& pieces;
-    std::vector<std::exception_ptr> errors;  // one slot per worker: no lock
-    std::atomic<std::size_t> next{0};
-    std::atomic<bool> failed{false};
+    std::vector<std::exception_ptr> errors;  // one slot per worker
+    // A lock, taken once per 8 MiB piece, rather than std::atomic: <atomic> costs about 2.8 MB
+    // of compiler memory in every file that reads files (compile cost).
+    os::mutex mutex;  // guards next and failed
+    std::size_t next = 0;
+    bool failed = false;
+
+    // The next piece nobody has taken, or pieces.size() when none is left or one failed.
+    std::size_t take() noexcept {
+        mutex.lock();
+        const std::size_t i = failed ? pieces.size() : next;
+        if (i < pieces.size()) ++next;
+        mutex.unlock();
+        return i;
+    }
 };
 
 // Worker number `worker`: reads the next piece nobody has taken until none is left or one
 // has failed.
 inline void parallel_read_worker(parallel_read_work& work, std::size_t worker) noexcept {
-    for (std::size_t i; !work.failed.load(std::memory_order_relaxed) && (i = work.next.fetch_add(1)) < work.pieces.size();) {
+    for (std::size_t i; (i = work.take()) < work.pieces.size();) {
         const read_job& p = work.pieces[i];
         try {
             work.read(p.offset, p.destination, p.length);
         } catch (...) {
             work.errors[worker] = std::current_exception();
+            work.mutex.lock();
             work.failed = true;
+            work.mutex.unlock();
         }
     }
 }
@@ -83,7 +99,7 @@ inline void parallel_read_pieces(const piece_reader& read, const std::vector<rea
 #if !defined(SAFETENSORS_DETAIL_NO_THREADS)
     if (threads > 1 && pieces.size() > 1) {
         const std::size_t workers_wanted = std::min<std::size_t>(threads, pieces.size());
-        parallel_read_work work{read, pieces, std::vector<std::exception_ptr>(workers_wanted)};
+        parallel_read_work work(read, pieces, workers_wanted);
         struct worker {
             parallel_read_work* work;
             std::size_t number;
