@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <exception>
+#include <utility>
 #include <vector>
 
 #include "os.hpp"  // os::thread; SAFETENSORS_DETAIL_NO_THREADS
@@ -50,40 +51,40 @@ struct piece_reader {
 
 // What the worker threads of one parallel_read_pieces share.
 struct parallel_read_work {
-    parallel_read_work(const piece_reader& r, const std::vector<read_job>& p, std::size_t workers)
-        : read(r), pieces(p), errors(workers) {}
+    parallel_read_work(const piece_reader& r, const std::vector<read_job>& p) : read(r), pieces(p) {}
 
     const piece_reader& read;
     const std::vector<read_job>& pieces;
-    std::vector<std::exception_ptr> errors;  // one slot per worker
     // A lock, taken once per 8 MiB piece, rather than std::atomic: <atomic> costs about 2.8 MB
     // of compiler memory in every file that reads files (compile cost).
-    os::mutex mutex;  // guards next and failed
-    std::size_t next = 0;
-    bool failed = false;
+    os::mutex mutex;           // guards the rest
+    std::size_t next = 0;      // the next piece nobody has taken
+    std::exception_ptr error;  // the first failure: no piece is taken after it
 
-    // The next piece nobody has taken, or pieces.size() when none is left or one failed.
+    // The next piece to read, or pieces.size() when none is left or one has failed.
     std::size_t take() noexcept {
         mutex.lock();
-        const std::size_t i = failed ? pieces.size() : next;
+        const std::size_t i = error ? pieces.size() : next;
         if (i < pieces.size()) ++next;
         mutex.unlock();
         return i;
     }
+    void fail(std::exception_ptr e) noexcept {
+        mutex.lock();
+        if (!error) error = std::move(e);
+        mutex.unlock();
+    }
 };
 
-// Worker number `worker`: reads the next piece nobody has taken until none is left or one
-// has failed.
-inline void parallel_read_worker(parallel_read_work& work, std::size_t worker) noexcept {
+// A worker: reads the pieces nobody has taken until none is left or one has failed.
+inline void parallel_read_worker(void* shared) noexcept {
+    parallel_read_work& work = *static_cast<parallel_read_work*>(shared);
     for (std::size_t i; (i = work.take()) < work.pieces.size();) {
         const read_job& p = work.pieces[i];
         try {
             work.read(p.offset, p.destination, p.length);
         } catch (...) {
-            work.errors[worker] = std::current_exception();
-            work.mutex.lock();
-            work.failed = true;
-            work.mutex.unlock();
+            work.fail(std::current_exception());
         }
     }
 }
@@ -92,34 +93,24 @@ inline void parallel_read_worker(parallel_read_work& work, std::size_t worker) n
 // stops the others and is rethrown here once all threads have finished.
 inline void parallel_read_pieces(const piece_reader& read, const std::vector<read_job>& jobs, unsigned threads) {
     constexpr std::size_t piece = std::size_t{8} << 20;  // large enough to stream, small enough to balance
-    std::vector<read_job> pieces;
+    std::size_t count = 0;
+    for (const auto& job : jobs) count += job.length / piece + (job.length % piece != 0 ? 1 : 0);
+    std::vector<read_job> pieces(count);
+    std::size_t k = 0;
     for (const auto& job : jobs)
         for (std::size_t done = 0; done < job.length; done += piece)
-            pieces.push_back({job.offset + done, job.destination + done, std::min(piece, job.length - done)});
+            pieces[k++] = {job.offset + done, job.destination + done, std::min(piece, job.length - done)};
 #if !defined(SAFETENSORS_DETAIL_NO_THREADS)
     if (threads > 1 && pieces.size() > 1) {
-        const std::size_t workers_wanted = std::min<std::size_t>(threads, pieces.size());
-        parallel_read_work work(read, pieces, workers_wanted);
-        struct worker {
-            parallel_read_work* work;
-            std::size_t number;
-            os::thread thread;
-        };
-        const auto run = [](void* self) {
-            const worker& w = *static_cast<const worker*>(self);
-            parallel_read_worker(*w.work, w.number);
-        };
-        std::vector<worker> workers(workers_wanted);  // destroyed (joined) before work
-        for (std::size_t w = 1; w < workers_wanted; ++w) {
-            workers[w].work = &work;
-            workers[w].number = w;
-            // No more threads to be had: the ones running (and this one) do all the work.
-            if (!workers[w].thread.start(run, &workers[w])) break;
+        parallel_read_work work(read, pieces);
+        {
+            // Joined when they go, before work does. The caller's thread is the first worker.
+            std::vector<os::thread> helpers(std::min<std::size_t>(threads, pieces.size()) - 1);
+            for (auto& helper : helpers)
+                if (!helper.start(parallel_read_worker, &work)) break;  // no more threads to be had
+            parallel_read_worker(&work);
         }
-        parallel_read_worker(work, 0);
-        for (auto& w : workers) w.thread.join();
-        for (const auto& e : work.errors)
-            if (e) std::rethrow_exception(e);
+        if (work.error) std::rethrow_exception(work.error);
         return;
     }
 #else
