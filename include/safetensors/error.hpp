@@ -9,8 +9,8 @@
 #include <string_view>
 #include <system_error>
 #include <type_traits>
+#include <new>
 #include <utility>
-#include <variant>
 
 namespace safetensors {
 
@@ -112,7 +112,8 @@ class error : public std::runtime_error {
 public:
     error(errc code, const std::string& message, std::string path = {}, std::error_code system_code = {})
         : std::runtime_error("[safetensors.error." + std::to_string(static_cast<int>(code)) + "] " + message),
-          code_(code), system_code_(system_code), texts_(std::make_shared<const texts>(texts{message, std::move(path)})) {}
+          code_(code), system_code_(system_code),
+          texts_(new texts{message, std::move(path)}) {}  // not make_shared: compile cost
 
     errc code() const noexcept { return code_; }
     int id() const noexcept { return static_cast<int>(code_); }
@@ -134,26 +135,70 @@ private:
 
 // Either a value or the error that prevented it. value() throws the error; error() is the
 // same object the throwing form would have thrown.
+// A tagged union rather than std::variant<T, error>: variant's machinery cost about 2.5 MB of
+// compiler memory per result type in every file that includes this (compile cost, issue 16).
+// Copies and moves behave as variant's do for the library's types, whose moves never throw.
 template <class T>
 class result {
 public:
-    result(T value) : state_(std::in_place_index<0>, std::move(value)) {}
-    result(safetensors::error failure) : state_(std::in_place_index<1>, std::move(failure)) {}
+    result(T value) : ok_(true) { ::new (static_cast<void*>(&value_)) T(std::move(value)); }
+    result(safetensors::error failure) : ok_(false) {
+        ::new (static_cast<void*>(&error_)) safetensors::error(std::move(failure));
+    }
+    result(const result& other) : ok_(other.ok_) {
+        if (ok_)
+            ::new (static_cast<void*>(&value_)) T(other.value_);
+        else
+            ::new (static_cast<void*>(&error_)) safetensors::error(other.error_);
+    }
+    result(result&& other) noexcept(std::is_nothrow_move_constructible<T>::value) : ok_(other.ok_) {
+        if (ok_)
+            ::new (static_cast<void*>(&value_)) T(std::move(other.value_));
+        else
+            ::new (static_cast<void*>(&error_)) safetensors::error(std::move(other.error_));
+    }
+    result& operator=(const result& other) {
+        if (this == &other) return *this;
+        if (ok_ && other.ok_) {
+            value_ = other.value_;
+        } else if (!ok_ && !other.ok_) {
+            error_ = other.error_;
+        } else {
+            result copy(other);  // a throwing copy leaves *this as it was
+            destroy();
+            ::new (static_cast<void*>(this)) result(std::move(copy));
+        }
+        return *this;
+    }
+    result& operator=(result&& other) noexcept(std::is_nothrow_move_constructible<T>::value &&
+                                               std::is_nothrow_move_assignable<T>::value) {
+        if (this == &other) return *this;
+        if (ok_ && other.ok_) {
+            value_ = std::move(other.value_);
+        } else if (!ok_ && !other.ok_) {
+            error_ = std::move(other.error_);
+        } else {
+            destroy();
+            ::new (static_cast<void*>(this)) result(std::move(other));
+        }
+        return *this;
+    }
+    ~result() { destroy(); }
 
-    bool ok() const noexcept { return state_.index() == 0; }
+    bool ok() const noexcept { return ok_; }
     explicit operator bool() const noexcept { return ok(); }
 
     T& value() & {
-        if (!ok()) throw std::get<1>(state_);
-        return std::get<0>(state_);
+        if (!ok_) throw error_;
+        return value_;
     }
     const T& value() const& {
-        if (!ok()) throw std::get<1>(state_);
-        return std::get<0>(state_);
+        if (!ok_) throw error_;
+        return value_;
     }
     T&& value() && {
-        if (!ok()) throw std::get<1>(state_);
-        return std::get<0>(std::move(state_));
+        if (!ok_) throw error_;
+        return std::move(value_);
     }
     T* operator->() { return &value(); }
     const T* operator->() const { return &value(); }
@@ -162,8 +207,8 @@ public:
 
     // The error when !ok(); when ok(), an error whose code() is errc::ok and whose texts are empty.
     const safetensors::error& error() const noexcept {
-        if (ok()) return no_error();
-        return std::get<1>(state_);
+        if (ok_) return no_error();
+        return error_;
     }
 
 private:
@@ -171,7 +216,18 @@ private:
         static const safetensors::error none(errc::ok, "");
         return none;
     }
-    std::variant<T, safetensors::error> state_;
+    void destroy() noexcept {
+        if (ok_)
+            value_.~T();
+        else
+            error_.~error();
+    }
+
+    union {
+        T value_;
+        safetensors::error error_;
+    };
+    bool ok_;
 };
 
 namespace detail {

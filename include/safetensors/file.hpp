@@ -37,7 +37,7 @@ public:
     static file from_bytes(std::vector<std::byte> bytes) { return from_source(own_buffer(std::move(bytes))); }
     static file from_source(std::shared_ptr<const source> src) {
         if (!src) detail::throw_error(errc::invalid_argument, "null source");
-        auto state = std::make_shared<detail::file_state>();
+        std::shared_ptr<detail::file_state> state(new detail::file_state());  // not make_shared: compile cost
         state->table = read_header(*src);
         state->src = std::move(src);
         return file(std::move(state));

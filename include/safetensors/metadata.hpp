@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "detail/checked.hpp"
+#include "detail/merge_sort.hpp"
 #include "error.hpp"
 
 namespace safetensors {
@@ -85,8 +86,8 @@ public:
     std::size_t build_index() {
         sorted_.resize(items_.size());
         for (std::size_t i = 0; i < items_.size(); ++i) sorted_[i] = detail::narrow<std::uint32_t>(i);
-        std::stable_sort(sorted_.begin(), sorted_.end(),
-                         [this](std::uint32_t a, std::uint32_t b) { return items_[a].first < items_[b].first; });
+        detail::merge_sort(sorted_.data(), sorted_.data() + sorted_.size(),
+                           [this](std::uint32_t a, std::uint32_t b) { return items_[a].first < items_[b].first; });
         for (std::size_t i = 1; i < sorted_.size(); ++i)
             if (items_[sorted_[i - 1]].first == items_[sorted_[i]].first) return sorted_[i];
         return items_.size();

@@ -267,7 +267,7 @@ private:
     explicit sharded_file(std::shared_ptr<detail::sharded_state> state) : state_(std::move(state)) {}
 
     static std::shared_ptr<detail::sharded_state> make_state(index_table index, const open_options& options) {
-        auto state = std::make_shared<detail::sharded_state>();
+        std::shared_ptr<detail::sharded_state> state(new detail::sharded_state());  // not make_shared: compile cost
         state->index = std::move(index);
         state->options = options;
         return state;

@@ -192,21 +192,27 @@ private:
 
 } // namespace detail
 
+namespace detail {
+// The owner of a new source of any kind. Not make_shared: that compiles its machinery once per
+// kind, this once for all of them (about 1 MB of compiler memory each; compile cost).
+inline std::shared_ptr<const source> share(const source* created) { return std::shared_ptr<const source>(created); }
+} // namespace detail
+
 // Opens path (UTF-8) as a source: memory-mapped or read into memory per options.
 inline std::shared_ptr<const source> open_source(const std::string& path, const open_options& options = {}) {
-    return std::make_shared<detail::file_source>(path, options);
+    return detail::share(new detail::file_source(path, options));
 }
 
 // A source over a caller's buffer, without copying. The buffer must outlive every file,
 // view and slice made from it, and must not change while they exist.
 inline std::shared_ptr<const source> borrow_buffer(const void* data, std::size_t size) {
     if (data == nullptr && size != 0) detail::throw_error(errc::invalid_argument, "null buffer with nonzero size");
-    return std::make_shared<detail::borrowed_source>(data, size);
+    return detail::share(new detail::borrowed_source(data, size));
 }
 
 // A source that owns its bytes.
 inline std::shared_ptr<const source> own_buffer(std::vector<std::byte> bytes) {
-    return std::make_shared<detail::vector_source>(std::move(bytes));
+    return detail::share(new detail::vector_source(std::move(bytes)));
 }
 
 } // namespace safetensors

@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "../header_table.hpp"
+#include "merge_sort.hpp"
 #include "sax_builder.hpp"
 #include "utf8.hpp"
 
@@ -311,8 +312,7 @@ private:
             return a.begin != b.begin ? a.begin < b.begin : a.end < b.end;
         };
         // Writers emit tensors in offset order, so sorting is usually skipped.
-        if (!std::is_sorted(t.entries_.begin(), t.entries_.end(), by_offsets))
-            std::stable_sort(t.entries_.begin(), t.entries_.end(), by_offsets);
+        merge_sort(t.entries_.data(), t.entries_.data() + t.entries_.size(), by_offsets);
         index_names(t);
         std::uint64_t pos = 0;
         for (const auto& e : t.entries_) pos = check_entry(t, e, pos);
@@ -348,7 +348,7 @@ private:
             return n;
         };
         if (first_not_increasing() == n) return;
-        std::sort(order.begin(), order.end(), [&](std::uint32_t a, std::uint32_t b) { return name(a) < name(b); });
+        merge_sort(order.data(), order.data() + n, [&](std::uint32_t a, std::uint32_t b) { return name(a) < name(b); });
         const std::size_t at = first_not_increasing();
         if (at != n) throw_error(errc::duplicate_tensor, "duplicate tensor name " + quote(name(order[at])));
     }

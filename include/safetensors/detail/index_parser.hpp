@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <map>
 #include <numeric>
 #include <string>
 #include <string_view>
@@ -16,6 +15,7 @@
 #include "../error.hpp"
 #include "../header_table.hpp"  // max_json_depth: the index gets the header's nesting limit
 #include "../index_table.hpp"
+#include "merge_sort.hpp"
 #include "sax_builder.hpp"
 
 namespace safetensors::detail {
@@ -66,8 +66,7 @@ public:
 
     bool string(std::string& v) {
         if (state_ == state::map_entry) return add_entry(std::move(v));
-        std::string shown = quote(v, 60);
-        return value(json(std::move(v)), shown);
+        return value(json(v), quote(v, 60));  // json(v), as nlohmann's DOM parser builds it (compile cost)
     }
 
     bool start_object(std::size_t) {
@@ -107,7 +106,7 @@ public:
                 state_ = state::map_entry;
                 return true;
             case state::metadata_tree:
-                if (stack_.back()->contains(k))
+                if (object_of(*stack_.back()).count(k) != 0)
                     return fail(errc::invalid_index, where_ + ": key " + quote(k) + " is given twice in \"metadata\"");
                 pending_key_ = std::move(k);
                 return true;
@@ -187,13 +186,20 @@ private:
         }
     }
 
+    // The metadata tree is built with the container calls nlohmann's own DOM parser makes, which
+    // every file including nlohmann/json.hpp compiles anyway: json's push_back, operator[],
+    // contains, find and get<T> each compiled nlohmann's checks and messages once more (about
+    // 5 MB of compiler memory; compile cost).
+    static json::object_t& object_of(json& j) noexcept { return *j.get_ptr<json::object_t*>(); }
+    static const json::object_t& object_of(const json& j) noexcept { return *j.get_ptr<const json::object_t*>(); }
     json* insert(json v) {
         json& parent = *stack_.back();
         if (parent.is_array()) {
-            parent.push_back(std::move(v));
-            return &parent.back();
+            json::array_t& items = *parent.get_ptr<json::array_t*>();
+            items.emplace_back(std::move(v));
+            return &items.back();
         }
-        json& slot = parent[std::move(pending_key_)];
+        json& slot = object_of(parent)[pending_key_];
         slot = std::move(v);
         return &slot;
     }
@@ -203,6 +209,11 @@ private:
         return true;
     }
     bool close_container() {
+#if JSON_DIAGNOSTICS
+        // The container calls above leave nlohmann's parent links (a debugging option) unset;
+        // moving a value sets its children's, as the DOM parser's set_parents() does.
+        *stack_.back() = json(std::move(*stack_.back()));
+#endif
         stack_.pop_back();
         if (stack_.empty()) state_ = state::top_object;
         return true;
@@ -218,17 +229,14 @@ private:
             return fail(errc::unsafe_shard_name, where_ + ": tensor " + quote(current_) + " names shard " + quote(shard) +
                                                      ", which is not a plain file name: " + reason);
         if (table_.names_.size() >= UINT32_MAX) return fail(errc::invalid_index, where_ + ": too many tensors");
-        auto found = shard_ids_.find(shard);
-        std::uint32_t id = 0;
-        if (found != shard_ids_.end()) {
-            id = found->second;
-        } else {
-            id = narrow<std::uint32_t>(table_.shards_.size());
-            table_.shards_.push_back(shard);
-            shard_ids_.emplace(std::move(shard), id);
+        json& id = shard_ids_[shard];  // null when the shard is new
+        if (id.is_null()) {
+            json::number_unsigned_t next = table_.shards_.size();
+            id = json(next);
+            table_.shards_.push_back(std::move(shard));
         }
         table_.names_.push_back(std::move(current_));
-        table_.shard_of_.push_back(id);
+        table_.shard_of_.push_back(narrow<std::uint32_t>(*id.get_ptr<const json::number_unsigned_t*>()));
         return true;
     }
 
@@ -240,7 +248,7 @@ private:
         t.by_name_.resize(n);
         std::iota(t.by_name_.begin(), t.by_name_.end(), 0u);
         const auto by_name = [&t](std::uint32_t a, std::uint32_t b) { return t.names_[a] < t.names_[b]; };
-        if (!std::is_sorted(t.by_name_.begin(), t.by_name_.end(), by_name)) std::sort(t.by_name_.begin(), t.by_name_.end(), by_name);
+        merge_sort(t.by_name_.data(), t.by_name_.data() + n, by_name);
         for (std::size_t i = 1; i < n; ++i)
             if (t.names_[t.by_name_[i - 1]] == t.names_[t.by_name_[i]])
                 throw_error(errc::invalid_index,
@@ -249,7 +257,8 @@ private:
         // order the sorted weight_map happens to first mention them.
         std::vector<std::uint32_t> order(t.shards_.size());
         std::iota(order.begin(), order.end(), 0u);
-        std::sort(order.begin(), order.end(), [&t](std::uint32_t a, std::uint32_t b) { return t.shards_[a] < t.shards_[b]; });
+        merge_sort(order.data(), order.data() + order.size(),
+                   [&t](std::uint32_t a, std::uint32_t b) { return t.shards_[a] < t.shards_[b]; });
         std::vector<std::uint32_t> rank(order.size());
         std::vector<std::string> sorted(order.size());
         for (std::size_t r = 0; r < order.size(); ++r) {
@@ -260,22 +269,23 @@ private:
         for (auto& s : t.shard_of_) s = rank[s];
 
         if (t.metadata_.is_null()) return;
+        const json::object_t& metadata = object_of(t.metadata_);
         metadata_map strings;
-        for (auto it = t.metadata_.begin(); it != t.metadata_.end(); ++it)
-            strings.append_unchecked(it.key(), it->is_string() ? it->get<std::string>() : it->dump());
+        for (const auto& [key, value] : metadata)
+            strings.append_unchecked(key, value.is_string() ? *value.get_ptr<const std::string*>() : value.dump());
         strings.build_index();  // keys are unique: checked while parsing
         t.metadata_strings_ = std::move(strings);
-        const auto total = t.metadata_.find("total_size");
-        if (total == t.metadata_.end()) return;
-        if (!total->is_number_unsigned())
+        const auto total = metadata.find(std::string("total_size"));
+        if (total == metadata.end()) return;
+        if (!total->second.is_number_unsigned())
             throw_error(errc::invalid_index, where_ + ": metadata \"total_size\" must be an unsigned integer, got " +
-                                                 shown(*total));
-        t.total_size_ = total->get<std::uint64_t>();
+                                                 shown(total->second));
+        t.total_size_ = *total->second.get_ptr<const json::number_unsigned_t*>();
     }
 
     // A JSON value for a message: strings quoted and escaped, others compact, both cut short.
     static std::string shown(const json& v) {
-        if (v.is_string()) return quote(v.get_ref<const std::string&>(), 60);
+        if (v.is_string()) return quote(*v.get_ptr<const std::string*>(), 60);
         std::string text = v.dump(-1, ' ', /*ensure_ascii=*/true);
         if (text.size() > 60) text = text.substr(0, 60) + "...";
         return text;
@@ -287,7 +297,9 @@ private:
     bool map_seen_ = false;
     bool metadata_seen_ = false;
     std::string current_;                         // the tensor whose shard comes next
-    std::map<std::string, std::uint32_t, std::less<>> shard_ids_;
+    // Shard name -> its number, in the map type nlohmann compiles anyway (a std::map of our own
+    // cost about 4 MB of compiler memory; compile cost).
+    json::object_t shard_ids_;
     std::vector<json*> stack_;                    // open containers inside "metadata"
     std::string pending_key_;
 };

@@ -37,8 +37,10 @@
 //   allocate_pages / free_pages   fresh pages from the kernel (huge pages where possible)
 // Entropy
 //   entropy()                 64 random bits from the system, 0 where there are none
-// Locks
+// Locks and threads
 //   mutex                     lock() / unlock(), also without std::mutex (MinGW win32 threads)
+//   thread                    start(run, arg) runs run(arg) on a new thread (false: none left);
+//                             join() waits for it (the destructor joins too)
 // Shared by both (os_config.hpp, no OS header): the enums advice and target_kind, and the
 // macros SAFETENSORS_DETAIL_OS_WINDOWS, SAFETENSORS_DETAIL_NO_THREADS (no std::thread) and
 // SAFETENSORS_DETAIL_AVX_STACK_OK. Anything else in os_posix.hpp / os_win32.hpp (throw_errno,

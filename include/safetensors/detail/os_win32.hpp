@@ -23,6 +23,8 @@
 #endif
 #include <windows.h>
 
+#include <process.h>  // _beginthreadex
+
 #include "../error.hpp"
 
 namespace safetensors::detail::os {
@@ -344,6 +346,45 @@ public:
 
 private:
     SRWLOCK lock_ = SRWLOCK_INIT;
+};
+
+// ---- Threads --------------------------------------------------------------------------------
+
+// A thread running run(arg), started by start(); joined by join() or the destructor. Neither
+// copied nor moved: the new thread reads run and arg from it. _beginthreadex rather than
+// CreateThread, so that the C runtime is set up for the thread.
+class thread {
+public:
+    thread() noexcept = default;
+    ~thread() { join(); }
+    thread(const thread&) = delete;
+    thread& operator=(const thread&) = delete;
+
+    // Whether the thread started (false when the system has no more threads to give).
+    bool start(void (*run)(void*), void* arg) noexcept {
+        run_ = run;
+        arg_ = arg;
+        handle_ = reinterpret_cast<HANDLE>(::_beginthreadex(nullptr, 0, &thread::entry, this, 0, nullptr));
+        return handle_ != nullptr;
+    }
+    // Waits until run(arg) has returned; nothing when the thread did not start.
+    void join() noexcept {
+        if (handle_ == nullptr) return;
+        ::WaitForSingleObject(handle_, INFINITE);
+        ::CloseHandle(handle_);
+        handle_ = nullptr;
+    }
+
+private:
+    static unsigned __stdcall entry(void* self) {
+        const thread& t = *static_cast<const thread*>(self);
+        t.run_(t.arg_);
+        return 0;
+    }
+
+    HANDLE handle_ = nullptr;
+    void (*run_)(void*) = nullptr;
+    void* arg_ = nullptr;
 };
 
 } // namespace safetensors::detail::os

@@ -5,14 +5,13 @@
 #pragma once
 
 #include <algorithm>
-#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <exception>
-#include <system_error>
+#include <utility>
 #include <vector>
 
-#include "os_config.hpp"  // SAFETENSORS_DETAIL_NO_THREADS
+#include "os.hpp"  // os::thread; SAFETENSORS_DETAIL_NO_THREADS
 #if !defined(SAFETENSORS_DETAIL_NO_THREADS)
 #include <thread>
 #endif
@@ -41,7 +40,7 @@ inline unsigned read_threads_for(std::uint64_t total_bytes, unsigned requested) 
 }
 
 // How parallel_read reads one piece: a plain function and its context, so that the worker
-// threads (and std::thread's machinery) are compiled once per file, not once per caller.
+// threads are compiled once per file, not once per caller.
 struct piece_reader {
     void (*read)(const void* context, std::uint64_t offset, std::byte* destination, std::size_t length);
     const void* context;
@@ -50,41 +49,68 @@ struct piece_reader {
     }
 };
 
+// What the worker threads of one parallel_read_pieces share.
+struct parallel_read_work {
+    parallel_read_work(const piece_reader& r, const std::vector<read_job>& p) : read(r), pieces(p) {}
+
+    const piece_reader& read;
+    const std::vector<read_job>& pieces;
+    // A lock, taken once per 8 MiB piece, rather than std::atomic: <atomic> costs about 2.8 MB
+    // of compiler memory in every file that reads files (compile cost).
+    os::mutex mutex;           // guards the rest
+    std::size_t next = 0;      // the next piece nobody has taken
+    std::exception_ptr error;  // the first failure: no piece is taken after it
+
+    // The next piece to read, or pieces.size() when none is left or one has failed.
+    std::size_t take() noexcept {
+        mutex.lock();
+        const std::size_t i = error ? pieces.size() : next;
+        if (i < pieces.size()) ++next;
+        mutex.unlock();
+        return i;
+    }
+    void fail(std::exception_ptr e) noexcept {
+        mutex.lock();
+        if (!error) error = std::move(e);
+        mutex.unlock();
+    }
+};
+
+// A worker: reads the pieces nobody has taken until none is left or one has failed.
+inline void parallel_read_worker(void* shared) noexcept {
+    parallel_read_work& work = *static_cast<parallel_read_work*>(shared);
+    for (std::size_t i; (i = work.take()) < work.pieces.size();) {
+        const read_job& p = work.pieces[i];
+        try {
+            work.read(p.offset, p.destination, p.length);
+        } catch (...) {
+            work.fail(std::current_exception());
+        }
+    }
+}
+
 // Runs every job through read, on `threads` threads (the caller's included). The first error
 // stops the others and is rethrown here once all threads have finished.
 inline void parallel_read_pieces(const piece_reader& read, const std::vector<read_job>& jobs, unsigned threads) {
     constexpr std::size_t piece = std::size_t{8} << 20;  // large enough to stream, small enough to balance
-    std::vector<read_job> pieces;
+    std::size_t count = 0;
+    for (const auto& job : jobs) count += job.length / piece + (job.length % piece != 0 ? 1 : 0);
+    std::vector<read_job> pieces(count);
+    std::size_t k = 0;
     for (const auto& job : jobs)
         for (std::size_t done = 0; done < job.length; done += piece)
-            pieces.push_back({job.offset + done, job.destination + done, std::min(piece, job.length - done)});
+            pieces[k++] = {job.offset + done, job.destination + done, std::min(piece, job.length - done)};
 #if !defined(SAFETENSORS_DETAIL_NO_THREADS)
     if (threads > 1 && pieces.size() > 1) {
-        const std::size_t workers_wanted = std::min<std::size_t>(threads, pieces.size());
-        std::atomic<std::size_t> next{0};
-        std::atomic<bool> failed{false};
-        std::vector<std::exception_ptr> errors(workers_wanted);  // one slot per worker: no lock
-        auto work = [&](std::size_t worker) {
-            for (std::size_t i; !failed.load(std::memory_order_relaxed) && (i = next.fetch_add(1)) < pieces.size();) {
-                try {
-                    read(pieces[i].offset, pieces[i].destination, pieces[i].length);
-                } catch (...) {
-                    errors[worker] = std::current_exception();
-                    failed = true;
-                }
-            }
-        };
-        std::vector<std::thread> workers;
-        workers.reserve(workers_wanted - 1);
-        try {
-            for (std::size_t w = 1; w < workers_wanted; ++w) workers.emplace_back(work, w);
-        } catch (const std::system_error&) {
-            // No more threads to be had: the ones running (and this one) do all the work.
+        parallel_read_work work(read, pieces);
+        {
+            // Joined when they go, before work does. The caller's thread is the first worker.
+            std::vector<os::thread> helpers(std::min<std::size_t>(threads, pieces.size()) - 1);
+            for (auto& helper : helpers)
+                if (!helper.start(parallel_read_worker, &work)) break;  // no more threads to be had
+            parallel_read_worker(&work);
         }
-        work(0);
-        for (auto& w : workers) w.join();
-        for (const auto& e : errors)
-            if (e) std::rethrow_exception(e);
+        if (work.error) std::rethrow_exception(work.error);
         return;
     }
 #else
