@@ -41,6 +41,8 @@
 //   mutex                     lock() / unlock(), also without std::mutex (MinGW win32 threads)
 //   thread                    start(run, arg) runs run(arg) on a new thread (false: none left);
 //                             join() waits for it (the destructor joins too)
+//   (both defined here over native_mutex / native_thread and the few functions each
+//   implementation gives: mutex_init/destroy/lock/unlock, start_thread, join_thread)
 // Shared by both (os_config.hpp, no OS header): the enums advice and target_kind, and the
 // macros SAFETENSORS_DETAIL_OS_WINDOWS, SAFETENSORS_DETAIL_NO_THREADS (no std::thread) and
 // SAFETENSORS_DETAIL_AVX_STACK_OK. Anything else in os_posix.hpp / os_win32.hpp (throw_errno,
@@ -61,6 +63,48 @@
 #endif
 
 namespace safetensors::detail::os {
+
+// A plain mutex (lock, unlock): std::mutex does not exist with MinGW's win32 thread model.
+class mutex {
+public:
+    mutex() noexcept { mutex_init(native_); }
+    ~mutex() { mutex_destroy(native_); }
+    mutex(const mutex&) = delete;
+    mutex& operator=(const mutex&) = delete;
+    void lock() noexcept { mutex_lock(native_); }
+    void unlock() noexcept { mutex_unlock(native_); }
+
+private:
+    native_mutex native_;
+};
+
+// A thread running run(arg), started by start(); joined by join() or the destructor. Neither
+// copied nor moved: the new thread reads run and arg from it. Not std::thread, whose
+// constructor template costs about 3.5 MB of compiler memory in every file that reads files.
+class thread {
+public:
+    thread() noexcept = default;
+    ~thread() { join(); }
+    thread(const thread&) = delete;
+    thread& operator=(const thread&) = delete;
+
+    // Whether the thread started (false when the system has no more threads to give).
+    bool start(void (*run)(void*), void* arg) noexcept {
+        start_ = {run, arg};
+        started_ = start_thread(handle_, &start_);
+        return started_;
+    }
+    // Waits until run(arg) has returned; nothing when the thread did not start.
+    void join() noexcept {
+        if (started_) join_thread(handle_);
+        started_ = false;
+    }
+
+private:
+    native_thread handle_{};
+    thread_start start_;
+    bool started_ = false;
+};
 
 // Linux transfers at most about 2 GiB per call and Windows takes a 32-bit count: 1 GiB a call.
 inline constexpr std::size_t max_io_chunk = std::size_t{1} << 30;

@@ -45,4 +45,10 @@ enum class target_kind {
                 // the /dev/stdout link itself
 };
 
+// What a new thread runs (os::thread): run(arg).
+struct thread_start {
+    void (*run)(void*) = nullptr;
+    void* arg = nullptr;
+};
+
 } // namespace safetensors::detail::os

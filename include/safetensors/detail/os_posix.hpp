@@ -380,59 +380,26 @@ inline std::uint64_t entropy() noexcept {
     return value;
 }
 
-// ---- Locks ----------------------------------------------------------------------------------
+// ---- Locks and threads (the classes are in os.hpp) -------------------------------------------
 
-// A plain mutex (lock, unlock): std::mutex does not exist with MinGW's win32 thread model.
-class mutex {
-public:
-    mutex() noexcept = default;
-    ~mutex() { ::pthread_mutex_destroy(&mutex_); }
-    mutex(const mutex&) = delete;
-    mutex& operator=(const mutex&) = delete;
-    void lock() noexcept { ::pthread_mutex_lock(&mutex_); }
-    void unlock() noexcept { ::pthread_mutex_unlock(&mutex_); }
+using native_mutex = pthread_mutex_t;
+inline void mutex_init(native_mutex& m) noexcept { ::pthread_mutex_init(&m, nullptr); }
+inline void mutex_destroy(native_mutex& m) noexcept { ::pthread_mutex_destroy(&m); }
+inline void mutex_lock(native_mutex& m) noexcept { ::pthread_mutex_lock(&m); }
+inline void mutex_unlock(native_mutex& m) noexcept { ::pthread_mutex_unlock(&m); }
 
-private:
-    pthread_mutex_t mutex_ = PTHREAD_MUTEX_INITIALIZER;
-};
+using native_thread = pthread_t;
 
-// ---- Threads --------------------------------------------------------------------------------
-
-// A thread running run(arg), started by start(); joined by join() or the destructor. Neither
-// copied nor moved: the new thread reads run and arg from it. Not std::thread, whose
-// constructor template costs about 3.5 MB of compiler memory in every file that reads files.
-class thread {
-public:
-    thread() noexcept = default;
-    ~thread() { join(); }
-    thread(const thread&) = delete;
-    thread& operator=(const thread&) = delete;
-
-    // Whether the thread started (false when the system has no more threads to give).
-    bool start(void (*run)(void*), void* arg) noexcept {
-        run_ = run;
-        arg_ = arg;
-        started_ = ::pthread_create(&handle_, nullptr, &thread::entry, this) == 0;
-        return started_;
-    }
-    // Waits until run(arg) has returned; nothing when the thread did not start.
-    void join() noexcept {
-        if (started_) ::pthread_join(handle_, nullptr);
-        started_ = false;
-    }
-
-private:
-    static void* entry(void* self) {
-        const thread& t = *static_cast<const thread*>(self);
-        t.run_(t.arg_);
-        return nullptr;
-    }
-
-    pthread_t handle_{};
-    void (*run_)(void*) = nullptr;
-    void* arg_ = nullptr;
-    bool started_ = false;
-};
+inline void* thread_entry(void* start) {
+    const thread_start& s = *static_cast<const thread_start*>(start);
+    s.run(s.arg);
+    return nullptr;
+}
+// Runs start->run(start->arg) on a new thread; false when the system has none left to give.
+inline bool start_thread(native_thread& handle, thread_start* start) noexcept {
+    return ::pthread_create(&handle, nullptr, &thread_entry, start) == 0;
+}
+inline void join_thread(native_thread& handle) noexcept { ::pthread_join(handle, nullptr); }
 
 } // namespace safetensors::detail::os
 

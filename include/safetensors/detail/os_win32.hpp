@@ -333,59 +333,32 @@ inline std::uint64_t entropy() noexcept {
     }
 }
 
-// ---- Locks ----------------------------------------------------------------------------------
+// ---- Locks and threads (the classes are in os.hpp) -------------------------------------------
 
-// A plain mutex (lock, unlock): std::mutex does not exist with MinGW's win32 thread model.
-class mutex {
-public:
-    mutex() noexcept = default;
-    mutex(const mutex&) = delete;
-    mutex& operator=(const mutex&) = delete;
-    void lock() noexcept { ::AcquireSRWLockExclusive(&lock_); }
-    void unlock() noexcept { ::ReleaseSRWLockExclusive(&lock_); }
+using native_mutex = SRWLOCK;
+inline void mutex_init(native_mutex& m) noexcept { ::InitializeSRWLock(&m); }
+inline void mutex_destroy(native_mutex&) noexcept {}  // an SRW lock holds no resources
+inline void mutex_lock(native_mutex& m) noexcept { ::AcquireSRWLockExclusive(&m); }
+inline void mutex_unlock(native_mutex& m) noexcept { ::ReleaseSRWLockExclusive(&m); }
 
-private:
-    SRWLOCK lock_ = SRWLOCK_INIT;
-};
+using native_thread = HANDLE;
 
-// ---- Threads --------------------------------------------------------------------------------
-
-// A thread running run(arg), started by start(); joined by join() or the destructor. Neither
-// copied nor moved: the new thread reads run and arg from it. _beginthreadex rather than
-// CreateThread, so that the C runtime is set up for the thread.
-class thread {
-public:
-    thread() noexcept = default;
-    ~thread() { join(); }
-    thread(const thread&) = delete;
-    thread& operator=(const thread&) = delete;
-
-    // Whether the thread started (false when the system has no more threads to give).
-    bool start(void (*run)(void*), void* arg) noexcept {
-        run_ = run;
-        arg_ = arg;
-        handle_ = reinterpret_cast<HANDLE>(::_beginthreadex(nullptr, 0, &thread::entry, this, 0, nullptr));
-        return handle_ != nullptr;
-    }
-    // Waits until run(arg) has returned; nothing when the thread did not start.
-    void join() noexcept {
-        if (handle_ == nullptr) return;
-        ::WaitForSingleObject(handle_, INFINITE);
-        ::CloseHandle(handle_);
-        handle_ = nullptr;
-    }
-
-private:
-    static unsigned __stdcall entry(void* self) {
-        const thread& t = *static_cast<const thread*>(self);
-        t.run_(t.arg_);
-        return 0;
-    }
-
-    HANDLE handle_ = nullptr;
-    void (*run_)(void*) = nullptr;
-    void* arg_ = nullptr;
-};
+inline unsigned __stdcall thread_entry(void* start) {
+    const thread_start& s = *static_cast<const thread_start*>(start);
+    s.run(s.arg);
+    return 0;
+}
+// Runs start->run(start->arg) on a new thread; false when the system has none left to give.
+// _beginthreadex rather than CreateThread, so that the C runtime is set up for the thread.
+inline bool start_thread(native_thread& handle, thread_start* start) noexcept {
+    handle = reinterpret_cast<HANDLE>(
+        ::_beginthreadex(nullptr, 0, &thread_entry, start, 0, nullptr));
+    return handle != nullptr;
+}
+inline void join_thread(native_thread& handle) noexcept {
+    ::WaitForSingleObject(handle, INFINITE);
+    ::CloseHandle(handle);
+}
 
 } // namespace safetensors::detail::os
 
