@@ -38,6 +38,7 @@ struct tensor_info {
 
 namespace detail {
 class header_builder;
+class header_scanner;
 
 // 32 bytes per tensor: the rank and the dtype share a word (a 100 MB header holds at most
 // 50 million dimensions, well under 2^27).
@@ -99,6 +100,7 @@ public:
 
 private:
     friend class detail::header_builder;
+    friend class detail::header_scanner;
 
     std::uint64_t header_size_ = 0;
     std::uint64_t data_size_ = 0;

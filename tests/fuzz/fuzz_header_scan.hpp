@@ -1,4 +1,4 @@
-// The differential check of the header reader (detail/json_scanner.hpp): the bytes of a
+// The differential check of the header reader (detail/header_scanner.hpp): the bytes of a
 // safetensors file, their header read once the normal way (the fast scanner, falling back to
 // nlohmann outside its subset) and once by nlohmann alone. Both must build the same table or
 // throw the same error (code and message). Shared by fuzz_header_scan.cpp and

@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "../header_table.hpp"
+#include "header_scanner.hpp"
 #include "merge_sort.hpp"
 #include "sax_builder.hpp"
 #include "utf8.hpp"
@@ -25,15 +26,15 @@ class header_builder : public sax_builder {
 public:
     using json = nlohmann::json;
 
-    // reader: json_reader::automatic reads with the fast scanner and falls back to nlohmann
-    // for anything outside its subset; json_reader::nlohmann reads with nlohmann alone (the
-    // differential fuzz target compares the two).
+    // reader: json_reader::automatic reads with the fast scanner (header_scanner.hpp) and falls
+    // back to nlohmann for anything outside its shape; json_reader::nlohmann reads with
+    // nlohmann alone (the differential fuzz target compares the two).
     static header_table build(std::string_view text, std::uint64_t data_size,
                               json_reader reader = json_reader::automatic) {
         if (reader == json_reader::automatic) {
             header_table table = empty_table(text, data_size);
-            header_builder builder(table);
-            if (scan(text, builder)) {
+            header_builder(table).check_bytes(text);
+            if (header_scanner::scan(text, table)) {
                 finish(table);
                 return table;
             }

@@ -13,12 +13,12 @@
 #include "../error.hpp"
 #include "../header_table.hpp"  // max_json_depth
 #include "json_sax.hpp"
-#include "json_scanner.hpp"
 #include "utf8.hpp"
 
 namespace safetensors::detail {
 
-// Which JSON reader a builder uses: the fast scanner with nlohmann behind it, or nlohmann alone.
+// Which reader header_builder uses: the fast scanner (header_scanner.hpp) with nlohmann behind
+// it, or nlohmann alone.
 enum class json_reader { automatic, nlohmann };
 
 // How one kind of document names itself and classifies its failures.
@@ -53,19 +53,6 @@ protected:
         base.check_bytes(text);
         const bool ok = json_sax_parse(text, &builder);
         if (!ok || base.failed_) throw_error(base.failure_code_, base.failure_);
-    }
-
-    // Reads text with the fast reader of json_scanner.hpp. True when it could: the builder has
-    // seen every event, or its failure is thrown. False when the text is outside that reader's
-    // subset: the builder has seen part of the events, and the caller parses the text again
-    // with a fresh one (parse(), nlohmann, whose events and errors then decide).
-    template <class Builder>
-    static bool scan(std::string_view text, Builder& builder) {
-        const sax_builder& base = builder;
-        base.check_bytes(text);
-        const scan_status status = scan_json(text, builder);
-        if (base.failed_) throw_error(base.failure_code_, base.failure_);
-        return status == scan_status::complete;
     }
 
     // Bytes nlohmann would misread: it stops at a raw NUL and silently skips a leading BOM,
