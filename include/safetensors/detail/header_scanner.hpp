@@ -302,41 +302,42 @@ private:
     bool string(std::string_view& out) noexcept {
         if (!take('"')) return false;
         const char* begin = p_;
+        skip_plain_bytes();
+        if (p_ == end_ || *p_ != '"') return false;
+        out = std::string_view(begin, static_cast<std::size_t>(p_ - begin));
+        ++p_;
+        return true;
+    }
+
+    // Moves p_ to the first '"', '\\' or control byte, or to end_.
+    SAFETENSORS_DETAIL_SCAN_INLINE void skip_plain_bytes() noexcept {
 #if SAFETENSORS_DETAIL_SCAN_SSE2
         while (end_ - p_ >= 16) {
             const unsigned flags = string_end_mask(p_);
             if (flags != 0) {
                 p_ += __builtin_ctz(flags);
-                break;
+                return;
             }
             p_ += 16;
         }
 #endif
-        // Eight bytes at a time; the lowest flagged byte is the first '"', '\\' or control byte.
+        // Eight bytes at a time; the lowest flagged byte is the first one looked for.
         while (end_ - p_ >= 8) {
             std::uint64_t word;
             std::memcpy(&word, p_, 8);
             const std::uint64_t flags = string_end_flags(word);
             if (flags != 0) {
                 p_ += lowest_flagged_byte(flags);
-                break;
+                return;
             }
             p_ += 8;
         }
-        while (p_ != end_ && *p_ != '"') {
-            const auto c = static_cast<unsigned char>(*p_);
-            if (c == '\\' || c < 0x20) return false;
-            ++p_;
-        }
-        if (p_ == end_) return false;
-        out = std::string_view(begin, static_cast<std::size_t>(p_ - begin));
-        ++p_;
-        return true;
+        while (p_ != end_ && *p_ != '"' && *p_ != '\\' && static_cast<unsigned char>(*p_) >= 0x20) ++p_;
     }
 
     // The high bit of each byte of word that is '"', '\\' or below 0x20, exact up to the first
     // such byte (a borrow can only flag bytes above a flagged one).
-    static std::uint64_t string_end_flags(std::uint64_t word) noexcept {
+    SAFETENSORS_DETAIL_SCAN_INLINE static std::uint64_t string_end_flags(std::uint64_t word) noexcept {
         constexpr std::uint64_t ones = 0x0101010101010101u, highs = 0x8080808080808080u;
         const std::uint64_t quote = word ^ (ones * '"');
         const std::uint64_t backslash = word ^ (ones * '\\');
@@ -420,7 +421,7 @@ private:
     static constexpr std::uint64_t power_of_ten[9] = {1, 10, 100, 1000, 10000, 100000, 1000000, 10000000, 100000000};
 
     // How many of word's bytes, from the first, are ASCII digits (0 to 8).
-    static unsigned leading_digits(std::uint64_t word) noexcept {
+    SAFETENSORS_DETAIL_SCAN_INLINE static unsigned leading_digits(std::uint64_t word) noexcept {
         constexpr std::uint64_t nibbles = 0xF0F0F0F0F0F0F0F0u, threes = 0x3030303030303030u;
         // Zero exactly for the digits: high nibble 3, and still 3 after adding 6 ('0'-'9' only).
         // A carry out of a byte only comes from a byte >= 0xFA, itself no digit.
@@ -432,7 +433,7 @@ private:
 
     // The value of word's first digits (1 to 8 ASCII digits): the digits moved to the top, so
     // that the zero bytes below are leading zeros, then combined pairwise (2, 4, 8 digits).
-    static std::uint64_t digits_value(std::uint64_t word, unsigned digits) noexcept {
+    SAFETENSORS_DETAIL_SCAN_INLINE static std::uint64_t digits_value(std::uint64_t word, unsigned digits) noexcept {
         std::uint64_t v = (word & 0x0F0F0F0F0F0F0F0Fu) << (8 * (8 - digits));
         v = (v * 10 + (v >> 8)) & 0x00FF00FF00FF00FFu;
         v = (v * 100 + (v >> 16)) & 0x0000FFFF0000FFFFu;
