@@ -124,8 +124,8 @@ private:
     bool tensor(std::string_view name) {
         if (name.size() > UINT32_MAX || t_.names_.size() > UINT32_MAX - name.size()) return false;
         table_entry entry{};
-        entry.name_offset = static_cast<std::uint32_t>(t_.names_.size());
-        entry.name_size = static_cast<std::uint32_t>(name.size());
+        entry.name_offset = narrow<std::uint32_t>(t_.names_.size());
+        entry.name_size = narrow<std::uint32_t>(name.size());
         t_.names_.append(name);
         const std::size_t dims_start = t_.dims_.size();
         dtype type = dtype::BOOL;
@@ -138,8 +138,8 @@ private:
         }
         const std::size_t rank = t_.dims_.size() - dims_start;
         if (dims_start > UINT32_MAX || rank > table_entry::max_rank) return false;
-        entry.dims_offset = static_cast<std::uint32_t>(dims_start);
-        entry.set_rank_and_dtype(static_cast<std::uint32_t>(rank), type);
+        entry.dims_offset = narrow<std::uint32_t>(dims_start);
+        entry.set_rank_and_dtype(narrow<std::uint32_t>(rank), type);
         entry.begin = offsets[0];
         entry.end = offsets[1];
         t_.entries_.push_back(entry);
