@@ -2,8 +2,9 @@
 # The project's test command (what CI runs). Installs missing Debian packages first
 # (scripts/install-deps.sh; SKIP_DEPS=1 to skip), then runs the stages, each in its own folder
 # under build/:
-#   gcc      g++ C++17 -Werror: the unit tests (two unity TUs), the tools, examples and
-#            benchmarks at -O1, the public API instantiated at -O2; the CUDA tests compiled
+#   gcc      g++ C++17 -Werror: the unit tests (two unity TUs) at -O1, the tools, examples and
+#            benchmarks at -O0 (compiled to be checked and run by the tests, not timed), the
+#            public API instantiated at -O2; the CUDA tests compiled
 #            by nvcc where it exists; ctest (unit, README blocks, consumers, MPI on 4 ranks,
 #            heap peak, CUDA)
 #   asan     clang++ C++20, ASan+UBSan (any finding fatal): the unit tests, the tools and the
@@ -11,8 +12,8 @@
 #            warnings); ctest without the consumer tests and the README program (both in the
 #            gcc stage)
 #   windows  MinGW-w64 (POSIX threads) cross-build of the unit tests, run under Wine
-#   m32      g++ -m32 -Werror: the public-API compile check and every header on its own
-#            (strict warnings); the unit tests at -O0, built and run only where the kernel
+#   m32      g++ -m32 -Werror: the public-API compile check and every header (strict warnings,
+#            one translation unit); the unit tests at -O0, built and run only where the kernel
 #            executes 32-bit binaries (probed first)
 #   tsan     clang++ ThreadSanitizer: tests/test_threads.cpp, any report fatal
 #   fuzz     the libFuzzer targets in tests/fuzz, each for FUZZ_SMOKE_SECONDS (default 10)
@@ -70,7 +71,7 @@ gcc_release() {
     cmake -S . -B "$dir" "${cmake_common[@]}" "${cuda_options[@]}" \
         -DCMAKE_CXX_COMPILER="${CXX_GCC:-g++}" \
         -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_FLAGS_RELEASE="-O2 -DNDEBUG" -DSAFETENSORS_TEST_FLAGS=-O1 \
-        -DSAFETENSORS_PROGRAM_FLAGS=-O1 \
+        -DSAFETENSORS_PROGRAM_FLAGS=-O0 \
         -DSAFETENSORS_BUILD_TESTS=ON -DSAFETENSORS_BUILD_EXAMPLES=ON \
         -DSAFETENSORS_BUILD_BENCHMARKS=ON -DSAFETENSORS_WERROR=ON -DSAFETENSORS_SANITIZE= \
         -DSAFETENSORS_REQUIRE_DLPACK=ON -DSAFETENSORS_REQUIRE_MPI=ON
@@ -160,8 +161,9 @@ m32_tests() {
         -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_FLAGS_RELEASE="-O0 -DNDEBUG" \
         -DSAFETENSORS_BUILD_TESTS=ON -DSAFETENSORS_BUILD_EXAMPLES=OFF \
         -DSAFETENSORS_BUILD_BENCHMARKS=OFF -DSAFETENSORS_WERROR=ON -DSAFETENSORS_SANITIZE= \
-        -DSAFETENSORS_TEST_CONSUMERS=OFF -DSAFETENSORS_CUDA=OFF
-    # Every header on its own, with g++ (the asan stage does the same with clang++).
+        -DSAFETENSORS_TEST_CONSUMERS=OFF -DSAFETENSORS_CUDA=OFF -DSAFETENSORS_HEADER_CHECK_ONE_TU=ON
+    # Every header with g++ -m32 and the strict warnings, in one translation unit (the asan stage
+    # compiles each header on its own with clang++).
     cmake --build "$dir" --target safetensors-header-check -j "$jobs"
     # The unit tests only where they can run: their 32-bit build checks nothing the API check
     # (tests/compile/check.sh m32) and the headers above do not. -O0: a third of -O1's time.
