@@ -16,7 +16,7 @@
 #            one translation unit); the unit tests at -O0, built and run only where the kernel
 #            executes 32-bit binaries (probed first)
 #   tsan     clang++ ThreadSanitizer: tests/test_threads.cpp, any report fatal
-#   fuzz     the libFuzzer targets in tests/fuzz, each for FUZZ_SMOKE_SECONDS (default 10)
+#   fuzz     the libFuzzer targets in tests/fuzz, each for FUZZ_SMOKE_SECONDS (default 6)
 #
 #   scripts/test.sh                 every stage (about 10 minutes on the 2-core CI machine)
 #   scripts/test.sh quick           g++ -O0 build of the unit tests and the tools they run,
@@ -211,7 +211,7 @@ thread_sanitizer() {
 # Every target built in one parallel build, then run two at a time: a fuzzer is one process,
 # so a pair keeps both cores busy and each target still gets its full seconds.
 fuzz_smoke() {
-    local seconds="${FUZZ_SMOKE_SECONDS:-10}" targets=() pids=() i target failed=0
+    local seconds="${FUZZ_SMOKE_SECONDS:-6}" targets=() pids=() i target failed=0
     read -r -a targets <<<"$(cd tests/fuzz && ls fuzz_*.cpp | sed 's/^fuzz_//; s/\.cpp$//' | xargs)"
     export FUZZ_BUILD_DIR=build/fuzz
     mkdir -p build/fuzz-runs
