@@ -60,6 +60,7 @@ std::vector<std::string> scanned_headers() {
         R"({"t":{"shape":[2],"data_offsets":[0,8],"dtype":"F32"}})",
         R"({"t":{"dtype":"BF16","shape":[2],"data_offsets":[0,8]}})",  // the builder's size error
         "{" + t + "," + t + "}",                                        // a duplicate name
+        R"({"t)" "\xf0\x9f\x98\x80" R"(":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})",  // a four-byte character
     };
 }
 
@@ -101,6 +102,13 @@ std::vector<std::string> unscanned_headers() {
         R"({"__metadata__":{"a":1.5},)" + t + "}", R"({"__metadata__":{"a":[1,{"b":[]}]},)" + t + "}",
         R"({"__metadata__":[],)" + t + "}", R"({"__metadata__":nul,)" + t + "}",
         R"({"__metadata__":nullx,)" + t + "}", R"({"__metadata__":null,"__metadata__":null})",
+        "\xef\xbb\xbf{" + t + "}",                                       // a byte order mark
+        "{" + t + "}\xc3\xa9",                                            // UTF-8 outside a string
+        R"({"t)" "\xc3" R"(":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})",         // a cut sequence
+        R"({"t)" "\xc0\xaf" R"(":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})",     // an overlong one
+        R"({"t)" "\xed\xa0\x80" R"(":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})", // a surrogate
+        R"({"__metadata__":{"a":")" + std::string(20, 'x') + "\xff" + R"("},)" + t + "}",
+        std::string("{\"t") + '\0' + R"(":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})",  // a NUL byte
         std::string(200, '[') + std::string(200, ']'),  // nests past the limit
         "{\"a\":" + std::string(126, '[') + std::string(126, ']') + "}",
     };

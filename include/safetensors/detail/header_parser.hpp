@@ -32,8 +32,8 @@ public:
     static header_table build(std::string_view text, std::uint64_t data_size,
                               json_reader reader = json_reader::automatic) {
         if (reader == json_reader::automatic) {
+            // The scanner makes the byte checks itself (see header_scanner.hpp).
             header_table table = empty_table(text, data_size);
-            header_builder(table).check_bytes(text);
             if (header_scanner::scan(text, table)) {
                 finish(table);
                 return table;

@@ -13,9 +13,11 @@
 // reads the whole text again with a fresh table through nlohmann (header_builder), whose
 // events and error messages then decide. So a table it completes is exactly the table that
 // path builds before its checks after the parse (header_builder::finish, shared by both);
-// tests/fuzz/fuzz_header_scan.cpp checks that the two paths agree. The text must already be
-// checked as UTF-8 without NUL bytes (sax_builder::check_bytes), which is what nlohmann's
-// string rules would check here.
+// tests/fuzz/fuzz_header_scan.cpp checks that the two paths agree. It also makes the byte
+// checks the other path makes first (sax_builder::check_bytes): outside strings only the
+// structure's ASCII is taken, inside them UTF-8 is validated as it is met (utf8.hpp), and a
+// NUL is a control byte; so a NUL, a byte order mark or invalid UTF-8 leaves the text to the
+// other path, which reports it.
 #pragma once
 
 #include <cstddef>
@@ -27,6 +29,7 @@
 #include "../dtype.hpp"
 #include "../header_table.hpp"
 #include "checked.hpp"
+#include "utf8.hpp"
 
 // GCC and Clang on x86 with SSE2: sixteen bytes at a time (x86_vec.hpp, as utf8.hpp uses it).
 #if defined(__SSE2__) && (defined(__GNUC__) || defined(__clang__))
@@ -298,18 +301,27 @@ private:
     }
 
     // A string at p_ (its opening quote), as a view of the text; false for an escape, a
-    // control character or no closing quote.
+    // control character, invalid UTF-8 or no closing quote.
     bool string(std::string_view& out) noexcept {
         if (!take('"')) return false;
         const char* begin = p_;
-        skip_plain_bytes();
-        if (p_ == end_ || *p_ != '"') return false;
+        for (;;) {
+            skip_plain_bytes();
+            if (p_ == end_) return false;
+            const auto c = static_cast<unsigned char>(*p_);
+            if (c == '"') break;
+            if (c < 0x80) return false;  // '\\' or a control byte
+            const std::size_t n = utf8_sequence_length(reinterpret_cast<const unsigned char*>(p_), 0,
+                                                       static_cast<std::size_t>(end_ - p_));
+            if (n == 0) return false;
+            p_ += n;
+        }
         out = std::string_view(begin, static_cast<std::size_t>(p_ - begin));
         ++p_;
         return true;
     }
 
-    // Moves p_ to the first '"', '\\' or control byte, or to end_.
+    // Moves p_ to the first '"', '\\', control or non-ASCII byte, or to end_.
     SAFETENSORS_DETAIL_SCAN_INLINE void skip_plain_bytes() noexcept {
 #if SAFETENSORS_DETAIL_SCAN_SSE2
         while (end_ - p_ >= 16) {
@@ -332,16 +344,19 @@ private:
             }
             p_ += 8;
         }
-        while (p_ != end_ && *p_ != '"' && *p_ != '\\' && static_cast<unsigned char>(*p_) >= 0x20) ++p_;
+        while (p_ != end_ && *p_ != '"' && *p_ != '\\' && static_cast<unsigned char>(*p_) >= 0x20 &&
+               static_cast<unsigned char>(*p_) < 0x80)
+            ++p_;
     }
 
-    // The high bit of each byte of word that is '"', '\\' or below 0x20, exact up to the first
-    // such byte (a borrow can only flag bytes above a flagged one).
+    // The high bit of each byte of word that is '"', '\\', below 0x20 or not ASCII, exact up to
+    // the first such byte (a borrow can only flag bytes above a flagged one).
     SAFETENSORS_DETAIL_SCAN_INLINE static std::uint64_t string_end_flags(std::uint64_t word) noexcept {
         constexpr std::uint64_t ones = 0x0101010101010101u, highs = 0x8080808080808080u;
         const std::uint64_t quote = word ^ (ones * '"');
         const std::uint64_t backslash = word ^ (ones * '\\');
-        return (((quote - ones) & ~quote) | ((backslash - ones) & ~backslash) | ((word - ones * 0x20) & ~word)) & highs;
+        return (((quote - ones) & ~quote) | ((backslash - ones) & ~backslash) | ((word - ones * 0x20) & ~word) | word) &
+               highs;
     }
 
     static unsigned lowest_flagged_byte(std::uint64_t flags) noexcept {
@@ -396,11 +411,11 @@ private:
         const x86::v16qu offset = bytes - static_cast<unsigned char>('0');
         return static_cast<unsigned>(x86::mm_movemask_epi8(reinterpret_cast<x86::m128i>(offset <= 9)));
     }
-    // Bit i set when p[i] is '"', '\\' or a control byte, for the sixteen bytes at p.
+    // Bit i set when p[i] is '"', '\\', a control byte or not ASCII, for the sixteen bytes at p.
     static unsigned string_end_mask(const char* p) noexcept {
         const auto bytes = reinterpret_cast<x86::v16qu>(x86::mm_loadu_si128(reinterpret_cast<const x86::m128i_u*>(p)));
         const auto flagged = (bytes == static_cast<unsigned char>('"')) | (bytes == static_cast<unsigned char>('\\')) |
-                             (bytes < static_cast<unsigned char>(0x20));
+                             (bytes < static_cast<unsigned char>(0x20)) | (bytes >= static_cast<unsigned char>(0x80));
         return static_cast<unsigned>(x86::mm_movemask_epi8(reinterpret_cast<x86::m128i>(flagged)));
     }
 #endif
