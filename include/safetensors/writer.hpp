@@ -35,6 +35,7 @@
 // an OS failure keeps its errno (error::system_code()).
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -66,7 +67,9 @@ inline write_plan plan_for(span<const tensor_ref> refs, const metadata_map* meta
         refs.size(),
         [&](std::size_t i) {
             const tensor_ref& r = refs[i];
-            return tensor_spec{r.name(), r.dtype(), r.shape(), true, r.byte_size(), r.data()};
+            // Any non-null pointer says "has bytes": a view of a reader has no address.
+            const void* bytes = r.has_bytes() ? static_cast<const void*>(&r) : nullptr;
+            return tensor_spec{r.name(), r.dtype(), r.shape(), true, r.byte_size(), bytes};
         },
         metadata, options);
 }
@@ -81,7 +84,17 @@ void put_tensor(staging_buffer& staging, std::uint64_t offset, const tensor_ref&
         if (!fits_size_t(size))
             throw_error(errc::file_too_large, "tensor " + quote(ref.name()) + " does not fit in the address space");
         staging.flush(emit);
-        emit(offset, ref.data(), static_cast<std::size_t>(size));
+        if (ref.data() != nullptr) {
+            emit(offset, ref.data(), static_cast<std::size_t>(size));
+            return;
+        }
+        // A view of a reader: through the staging buffer, a chunk at a time.
+        for (std::uint64_t done = 0; done < size;) {
+            const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(size - done, staging_buffer::capacity));
+            ref.read_bytes(done, staging.reserve(offset + done, n, emit), n);
+            staging.flush(emit);
+            done += n;
+        }
         return;
     }
     ref.read_bytes(0, staging.reserve(offset, static_cast<std::size_t>(size), emit), static_cast<std::size_t>(size));

@@ -68,7 +68,7 @@ private:
 class direct_source final : public source {
 public:
     explicit direct_source(std::shared_ptr<const direct_file> file)
-        : source(nullptr, file->size(), file->path()), file_(std::move(file)) {}
+        : source(file->size(), file->path()), file_(std::move(file)) {}
     const direct_file& file() const noexcept { return *file_; }
 
 protected:
