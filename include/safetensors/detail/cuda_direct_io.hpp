@@ -62,7 +62,7 @@ private:
     std::uint64_t size_ = 0;
 };
 
-// A source that reads through a direct_file (no mapping: data() is null), so the header can
+// A reader (not addressable) over a direct_file: no mapping, data() is null, so the header can
 // be parsed by read_header() from the same descriptor the data is read from: the header and
 // the data cannot come from two different files even if the path is replaced meanwhile.
 class direct_source final : public source {
