@@ -20,6 +20,8 @@
 #include <safetensors/dlpack.hpp>
 #endif
 
+#include <safetensors/read_cache.hpp>
+
 #include "support/bytes.hpp"
 #include "support/errors.hpp"
 #include "support/temp_dir.hpp"
@@ -251,4 +253,45 @@ TEST_CASE("reader: the reader's own errors reach the caller unchanged") {
     src->reset();
     CHECK(error_of([&] { src->read_ranges(list); }).code == errc::short_read);
     CHECK(src->reads == 0);
+}
+
+TEST_CASE("reader: cache_reads keeps fetched blocks up to its limit, least recently used out first") {
+    const std::string path = test_support::data_path("reference/valid/slicing.safetensors");
+    const auto mapped = safetensors::open(path);
+    // An addressable source needs no cache.
+    CHECK(safetensors::cache_reads(mapped.source()) == mapped.source());
+    CHECK(error_of([] { (void)safetensors::cache_reads(nullptr); }).code == errc::invalid_argument);
+    const auto src = reader_of(path);
+    safetensors::read_cache_options options;
+    options.block_size = 64;
+    options.byte_limit = 4 * 64;
+    const auto cached = safetensors::cache_reads(src, options);
+    CHECK_FALSE(cached->addressable());
+    CHECK(cached->description() == "reader://test");
+    const auto f = safetensors::file::from_source(cached);
+    const auto first = src->bytes_read.load();
+    CHECK(first % 64 == 0);  // whole blocks (the file is a multiple of 64 bytes, or its tail)
+    for (const char* name : {"x_f32", "x_i16", "x_bf16"}) {
+        INFO(name);
+        const auto t = f.tensor(name);
+        CHECK(copy_bytes(t) == copy_bytes(mapped.tensor(name)));  // larger than the limit: read through
+        const auto s = t.slice("0, 0");  // 5 elements: one or two blocks
+        std::vector<std::byte> a(static_cast<std::size_t>(s.byte_size())), b(a.size()), want(a.size());
+        s.copy_to(a.data(), a.size());
+        const auto after_first = src->reads.load();
+        s.copy_to(b.data(), b.size());
+        CHECK(src->reads == after_first);  // served from the cache
+        mapped.tensor(name).slice("0, 0").copy_to(want.data(), want.size());
+        CHECK(a == want);
+        CHECK(b == want);
+    }
+    // A fresh cache, a tiny limit: every block is evicted by the next.
+    options.byte_limit = 64;
+    const auto tiny = safetensors::file::from_source(safetensors::cache_reads(reader_of(path), options));
+    const auto s1 = tiny.tensor("x_f32").slice("0, 0"), s2 = tiny.tensor("x_f32").slice("3, 5");
+    std::vector<std::byte> x(static_cast<std::size_t>(s1.byte_size())), y(x.size());
+    s1.copy_to(x.data(), x.size());
+    s2.copy_to(y.data(), y.size());
+    s1.copy_to(y.data(), y.size());
+    CHECK(x == y);
 }
