@@ -295,3 +295,37 @@ TEST_CASE("reader: cache_reads keeps fetched blocks up to its limit, least recen
     s1.copy_to(y.data(), y.size());
     CHECK(x == y);
 }
+
+TEST_CASE("reader: a sharded checkpoint whose shards come through readers") {
+    std::vector<float> a = {1, 2, 3}, b = {4, 5};
+    const auto first = safetensors::serialize({{"a", {3}, a}});
+    const auto second = safetensors::serialize({{"b", {2}, b}});
+    const auto index = safetensors::parse_index(
+        R"({"metadata": {"total_size": 20}, "weight_map": {"a": "model-00001-of-00002.safetensors",)"
+        R"( "b": "model-00002-of-00002.safetensors"}})");
+    std::vector<std::string> asked;
+    const auto sharded = safetensors::sharded_file::from_index(index, [&](const std::string& name) {
+        asked.push_back(name);
+        return std::make_shared<counting_reader>(name == "model-00001-of-00002.safetensors" ? first : second,
+                                                 "reader://" + name);
+    });
+    CHECK(asked.empty());  // shards open when first needed
+    CHECK(sharded.tensor("b").to_vector<float>() == b);
+    CHECK(asked == std::vector<std::string>{"model-00002-of-00002.safetensors"});
+    CHECK(sharded.tensor("a").to_vector<float>() == a);
+    CHECK_FALSE(sharded.tensor("a").source()->addressable());
+    sharded.validate();
+    CHECK(asked.size() == 2);
+
+    const auto broken = safetensors::sharded_file::from_index(index, [&](const std::string& name) {
+        if (name == "model-00002-of-00002.safetensors")
+            safetensors::detail::throw_error(errc::file_not_found, "no object " + name);
+        return std::make_shared<counting_reader>(first);
+    });
+    CHECK(broken.tensor("a").to_vector<float>() == a);
+    const auto e = error_of([&] { (void)broken.tensor("b"); });
+    CHECK(e.code == errc::missing_shard);
+    CHECK(e.message == "missing shard \"model-00002-of-00002.safetensors\" of index: no object "
+                       "model-00002-of-00002.safetensors");
+    CHECK(error_of([&] { (void)safetensors::sharded_file::from_index(index, safetensors::sharded_file::shard_opener{}); }).code == errc::invalid_argument);
+}
