@@ -214,7 +214,11 @@ TEST_CASE("reader: save and serialize of a reader's file write the mapped file's
     const auto bytes = safetensors::serialize({{"big", {300000}, big}, {"small", {5}, small}}, {{"k", "v"}});
     const auto src = std::make_shared<counting_reader>(bytes);
     const auto f = safetensors::file::from_source(src);
+    src->reset();
     CHECK(safetensors::serialize(f) == bytes);
+    CHECK(src->batches == 1);  // the tensors in one batch
+    CHECK(src->ranges == 2);
+    CHECK(src->reads == 2);  // nothing else: the head is written from the plan
     test_support::temp_dir dir;
     const std::string out = dir.str() + "/copy.safetensors";
     safetensors::save(out, f);

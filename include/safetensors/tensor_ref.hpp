@@ -102,6 +102,9 @@ public:
     const std::byte* data() const noexcept { return data_; }
     // True when the bytes are there to write: in memory or behind a view's source.
     bool has_bytes() const noexcept { return data_ != nullptr || source_ != nullptr; }
+    // A view's source and where its bytes start there (null and 0 for other refs).
+    const safetensors::source* source() const noexcept { return source_; }
+    std::uint64_t source_offset() const noexcept { return source_offset_; }
 
     // Copies bytes [offset, offset + length) to destination. A view reads through its source,
     // so a mapped file truncated under us gives an error instead of a SIGBUS.

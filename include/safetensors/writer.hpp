@@ -100,6 +100,29 @@ void put_tensor(staging_buffer& staging, std::uint64_t offset, const tensor_ref&
     ref.read_bytes(0, staging.reserve(offset, static_cast<std::size_t>(size), emit), static_cast<std::size_t>(size));
 }
 
+// Copies every tensor's bytes to its place after the head in out. Views of a reader are
+// fetched in one source::read_ranges batch per run of tensors from the same source.
+inline void copy_tensors(span<const tensor_ref> refs, const write_plan& plan, std::byte* out) {
+    std::vector<byte_range> batch;
+    const source* batch_source = nullptr;
+    for (std::size_t i : plan.order) {
+        std::byte* at = out + plan.head.size() + plan.begin[i];
+        const auto n = static_cast<std::size_t>(plan.size[i]);
+        const source* src = refs[i].source();
+        if (src == nullptr || src->addressable() || n == 0) {
+            refs[i].read_bytes(0, at, n);
+            continue;
+        }
+        if (src != batch_source && !batch.empty()) {
+            batch_source->read_ranges(batch);
+            batch.clear();
+        }
+        batch_source = src;
+        batch.push_back({refs[i].source_offset(), n, at});
+    }
+    if (!batch.empty()) batch_source->read_ranges(batch);
+}
+
 } // namespace detail
 
 // The file's bytes in memory (Python's safetensors.torch.save). Throws safetensors::error.
@@ -113,8 +136,7 @@ inline std::vector<std::byte> serialize(const tensor_list& tensors, metadata_ref
                                                       std::to_string(plan.data_size) + " bytes does not fit in memory");
     std::vector<std::byte> out(detail::to_size(total));
     std::memcpy(out.data(), plan.head.data(), plan.head.size());
-    for (std::size_t i : plan.order)
-        refs[i].read_bytes(0, out.data() + plan.head.size() + plan.begin[i], static_cast<std::size_t>(plan.size[i]));
+    detail::copy_tensors(refs, plan, out.data());
     return out;
 }
 
