@@ -229,8 +229,9 @@ public:
     // True when the selected bytes are one run of the source (or there are none); then
     // data() and bytes() give them without copying.
     bool is_contiguous() const noexcept { return layout_.loops.empty(); }
-    // Zero-copy access to a contiguous slice (errc::invalid_argument otherwise). Borrows from
-    // the mapping like tensor_view::data(): keep the slice or its view alive while using it.
+    // Zero-copy access to a contiguous slice (errc::invalid_argument otherwise; over a reader,
+    // errc::not_addressable). Borrows from the mapping like tensor_view::data(): keep the
+    // slice or its view alive while using it.
     const std::byte* data() const {
         if (!is_contiguous())
             detail::throw_error(errc::invalid_argument,
