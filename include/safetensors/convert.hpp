@@ -20,6 +20,7 @@
 // gives the same bits. convert_options::path forces one, for tests and benchmarks.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -288,8 +289,26 @@ inline std::string_view tensor_name_of(const tensor_slice& s) noexcept { return 
 } // namespace detail
 
 // The whole tensor into destination (at least element_count() elements of dtype to).
-// Reads the mapping directly, like tensor_view::data().
+// Reads the mapping directly, like tensor_view::data(); over a reader (a source that is not
+// addressable) through a bounded buffer, a chunk at a time.
 namespace detail {
+// Converts count elements of dtype from whose packed bytes read(offset, buffer, n) fetches,
+// a chunk at a time: chunks of whole bytes and whole F6 groups (a multiple of 8 elements),
+// so the kernel sees what it would have seen in one pass.
+template <class Read>
+void convert_through_reads(dtype from, std::uint64_t count, dtype to, std::byte* destination,
+                           convert_kernel kernel, Read&& read) {
+    constexpr std::uint64_t chunk_elements = std::uint64_t{1} << 16;  // at most 1 MiB of C64
+    const std::uint64_t bits = bit_size(from);
+    std::vector<std::byte> buffer(to_size((std::min(count, chunk_elements) * bits + 7) / 8));
+    for (std::uint64_t done = 0; done < count;) {
+        const std::uint64_t n = std::min(count - done, chunk_elements);
+        read(done * bits / 8, buffer.data(), to_size((n * bits + 7) / 8));  // the file holds whole bytes
+        kernel(buffer.data(), destination + output_offset(to, done), to_size(n));
+        done += n;
+    }
+}
+
 // A whole tensor, view or owned: its bytes are contiguous.
 template <class Tensor>
 void convert_whole(const Tensor& t, dtype to, span<std::byte> destination, const convert_options& options) {
@@ -301,19 +320,28 @@ void convert_whole(const Tensor& t, dtype to, span<std::byte> destination, const
 } // namespace detail
 
 inline void convert(const tensor_view& t, dtype to, span<std::byte> destination, const convert_options& options = {}) {
-    detail::convert_whole(t, to, destination, options);
+    if (t.source()->addressable()) return detail::convert_whole(t, to, destination, options);
+    const std::string prefix = detail::convert_prefix(t.name(), true);
+    const detail::convert_kernel kernel = detail::kernel_for(t.dtype(), to, options, prefix);
+    detail::check_destination(t.dtype(), to, t.element_count(), destination, prefix);
+    detail::convert_through_reads(t.dtype(), t.element_count(), to, destination.data(), kernel,
+                                  [&t](std::uint64_t at, std::byte* out, std::size_t n) { t.read_bytes(at, out, n); });
 }
 inline void convert(const tensor& t, dtype to, span<std::byte> destination, const convert_options& options = {}) {
     detail::convert_whole(t, to, destination, options);
 }
 
 // The slice's elements, packed in row-major order: each run of source bytes is converted
-// straight from the mapping (a sub-byte slice's runs are whole bytes and, for F6, whole groups).
+// straight from the mapping (over a reader, the packed runs through a bounded buffer) (a sub-byte slice's runs are whole bytes and, for F6, whole groups).
 inline void convert(const tensor_slice& s, dtype to, span<std::byte> destination, const convert_options& options = {}) {
     const std::string prefix = detail::convert_prefix(s.view().name(), true);
     const detail::convert_kernel kernel = detail::kernel_for(s.dtype(), to, options, prefix);
     detail::check_destination(s.dtype(), to, s.element_count(), destination, prefix);
-    const std::byte* base = s.view().data();
+    if (!s.view().source()->addressable())  // a reader: the packed runs, a chunk at a time
+        return detail::convert_through_reads(
+            s.dtype(), s.element_count(), to, destination.data(), kernel,
+            [&s](std::uint64_t at, std::byte* out, std::size_t n) { s.read_bytes(at, out, n); });
+    const std::byte* base = s.view().source()->data() + s.view().source_offset();
     std::uint64_t done = 0;  // output elements written so far
     s.for_each_run([&](std::uint64_t offset, std::uint64_t length) {
         std::uint64_t n = 0;

@@ -136,12 +136,14 @@ inline DLDevice dlpack_device(DLDeviceType type, int id) noexcept {
 
 } // namespace detail
 
-// A host view, zero-copy. The export keeps the file's bytes alive (keep_alive()).
+// A host view, zero-copy. The export keeps the file's bytes alive (keep_alive()). A view of
+// a reader has no bytes to point at: errc::not_addressable (export tensor::copy_of(view) instead).
 inline DLManagedTensor* to_dlpack(const tensor_view& view) {
+    const std::byte* bytes = view.data();  // first: throws before anything is allocated
     auto ctx = detail::dlpack_prepare(view.name(), view.dtype(), view.shape());
     ctx->owner = view.keep_alive();
     DLTensor& dl = ctx->managed.dl_tensor;
-    dl.data = const_cast<std::byte*>(view.data());  // read-only mapping: see the note at the top
+    dl.data = const_cast<std::byte*>(bytes);  // read-only mapping: see the note at the top
     dl.device = detail::dlpack_device(kDLCPU, 0);
     return &ctx.release()->managed;
 }

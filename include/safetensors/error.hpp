@@ -55,6 +55,7 @@ enum class errc : int {
     invalid_slice = 305,         // malformed index expression
     slice_out_of_range = 306,    // integer index outside its dimension
     unaligned_slice = 307,       // sub-byte slice that does not start/end on a byte
+    not_addressable = 308,       // a pointer into a source read through a reader (no memory)
 
     write_failed = 400,
     invalid_tensor = 401,        // tensor handed to the writer is inconsistent

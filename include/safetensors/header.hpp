@@ -62,7 +62,7 @@ inline header_table read_header(const source& src) {
     // Addressable sources (mappings, buffers) are parsed in place, as the reference parses
     // its mmap: copying a 10 MB header into fresh heap memory costs more page faults than
     // the parse itself. The parser copies what it keeps, so nothing points into the header.
-    if (src.data() != nullptr)
+    if (src.addressable())
         return parse_header(std::string_view(reinterpret_cast<const char*>(src.data()) + 8, detail::to_size(n)),
                             data_size);
     // Uninitialized on purpose: read_at overwrites every byte (zero-filling 100 MB would not).

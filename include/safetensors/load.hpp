@@ -24,7 +24,8 @@ struct load_options {
 
 // Every tensor of a file (or of an already opened one) in owned memory. The bytes are read
 // through the source's read_at (pread for files), so a file truncated meanwhile gives an
-// error, never a SIGBUS; large files are read by several threads at once.
+// error, never a SIGBUS; large files are read by several threads at once. Over a reader the
+// tensors are fetched with one source::read_ranges call (the reader batches them).
 inline tensor_map load(const file& f, const load_options& options = {}) {
     tensor_map out;
     std::vector<detail::read_job> jobs;
@@ -38,6 +39,13 @@ inline tensor_map load(const file& f, const load_options& options = {}) {
         out.emplace(std::string(view.name()), std::move(t));
     }
     const auto& src = *f.source();
+    if (!src.addressable()) {  // a reader: one batch, fetched as the reader sees fit
+        std::vector<byte_range> ranges;
+        ranges.reserve(jobs.size());
+        for (const auto& job : jobs) ranges.push_back({job.offset, job.length, job.destination});
+        src.read_ranges(ranges);
+        return out;
+    }
     auto read = [&src](std::uint64_t offset, std::byte* destination, std::size_t length) {
         src.read_at(offset, destination, length);
     };

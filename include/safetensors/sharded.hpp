@@ -23,6 +23,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <iterator>
 #include <memory>
 #include <optional>
@@ -84,6 +85,8 @@ struct sharded_state {
     std::string folder;      // the index's folder as given, with its separator (or "")
     std::string where;       // how messages name the index
     open_options options;
+    // Set by from_index with an opener: each shard's source, by shard name (else by path).
+    std::function<std::shared_ptr<const source>(const std::string&)> opener;
     std::unique_ptr<shard_slot[]> slots;
     const metadata_map* single_metadata = nullptr;  // a single file's __metadata__
 };
@@ -132,6 +135,20 @@ public:
         auto state = make_state(std::move(index), options);
         state->folder = detail::as_folder(folder);
         state->where = "index in " + detail::quote(folder.empty() ? std::string(".") : folder);
+        fill_slots(*state);
+        return sharded_file(std::move(state));
+    }
+
+    // A parsed index whose shards come from opener(shard name), called once per shard when
+    // it is first needed: a reader of your own (an object store, HTTP, see source.hpp) for
+    // every shard. Fetch the index's text through the same reader and parse_index() it.
+    // A safetensors::error with file_not_found from opener is reported as missing_shard.
+    using shard_opener = std::function<std::shared_ptr<const safetensors::source>(const std::string& shard_name)>;
+    static sharded_file from_index(index_table index, shard_opener opener) {
+        if (!opener) detail::throw_error(errc::invalid_argument, "from_index: empty shard opener");
+        auto state = make_state(std::move(index), {});
+        state->opener = std::move(opener);
+        state->where = "index";
         fill_slots(*state);
         return sharded_file(std::move(state));
     }
@@ -313,6 +330,7 @@ private:
 
     file open_shard(const detail::shard_slot& slot) const {
         try {
+            if (state_->opener) return file::from_source(state_->opener(slot.name));
             return file::open(slot.path, state_->options);
         } catch (const error& e) {
             if (e.code() == errc::file_not_found)

@@ -1,8 +1,9 @@
 // safetensors-hpp: where a file's bytes come from, and what keeps them alive.
 //
 // A source is an immutable byte range: a read-only memory map of a file, a file read
-// into private memory, a caller's buffer (borrowed), or an owned buffer. Views hold a
-// shared_ptr to their source, so no view can outlive the bytes it points at.
+// into private memory, a caller's buffer (borrowed), an owned buffer, or a reader the
+// caller writes (bytes reached only through reads: a network object, a compressed store).
+// Views hold a shared_ptr to their source, so no view can outlive the bytes it points at.
 #pragma once
 
 #include <cstddef>
@@ -15,6 +16,7 @@
 #include <vector>
 
 #include "error.hpp"
+#include "span.hpp"
 #include "detail/checked.hpp"
 #include "detail/os.hpp"
 #include "detail/parallel_read.hpp"
@@ -38,15 +40,46 @@ struct open_options {
     bool populate = false;
 };
 
-// An immutable byte range with an owner. Thread-safe: every member is const.
+// One range of a batched read: length bytes at offset of the source, copied to destination.
+struct byte_range {
+    std::uint64_t offset = 0;
+    std::size_t length = 0;
+    void* destination = nullptr;
+};
+
+// An immutable byte range with an owner. Thread-safe: every member is const, and a source
+// may be read by several threads at once.
+//
+// The library's own sources are addressable: data() points at all their bytes, and views
+// hand out pointers into them without copying. A pluggable reader need not be:
+//
+//   class my_reader final : public safetensors::source {
+//   public:
+//       my_reader(...) : source(total_size, "s3://bucket/model.safetensors") {}
+//   protected:
+//       // [offset, offset + length) is within size(): read_at checked it. Throw
+//       // safetensors::error (or anything) on failure; it reaches the caller unchanged.
+//       void do_read_at(std::uint64_t offset, void* destination, std::size_t length) const override;
+//       // Optional: fetch several ranges at once (one request, in parallel ...). The default
+//       // reads them one by one with do_read_at.
+//       void do_read_ranges(safetensors::span<const safetensors::byte_range> ranges) const override;
+//   };
+//   auto f = safetensors::file::from_source(std::make_shared<my_reader>(...));
+//
+// open reads the header with two reads (the 8-byte length, then the JSON). Over such a
+// source everything that copies works (copy_to, read_bytes, tensor::copy_of, slices, load,
+// convert, the writer); what would hand out a pointer (tensor_view::data, bytes, as<T>,
+// element, DLPack export) throws errc::not_addressable.
 class source {
 public:
     virtual ~source() = default;
     source(const source&) = delete;
     source& operator=(const source&) = delete;
 
-    // Addressable bytes [data(), data() + size()).
+    // Addressable bytes [data(), data() + size()); null when !addressable().
     const std::byte* data() const noexcept { return data_; }
+    // True when data() holds every byte (maps and buffers); false for a reader.
+    bool addressable() const noexcept { return addressable_; }
     std::uint64_t size() const noexcept { return size_; }
     // The path it came from, or a short description ("buffer").
     const std::string& description() const noexcept { return description_; }
@@ -60,12 +93,28 @@ public:
         do_read_at(offset, destination, length);
     }
 
+    // Copies every range (each checked like read_at, all before the first is read). The
+    // library calls this whenever it has several ranges to fetch (a slice's runs, load()
+    // over a reader), so a reader can batch or parallelize them.
+    void read_ranges(span<const byte_range> ranges) const {
+        for (const byte_range& r : ranges) check_range(r.offset, r.length);
+        do_read_ranges(ranges);
+    }
+
 protected:
+    // An addressable source: data (set later by a derived constructor when null) holds the
+    // bytes.
     source(const std::byte* data, std::uint64_t size, std::string description)
         : data_(data), size_(size), description_(std::move(description)) {}
+    // A reader: no addressable bytes, every byte comes through do_read_at / do_read_ranges.
+    source(std::uint64_t size, std::string description)
+        : data_(nullptr), size_(size), description_(std::move(description)), addressable_(false) {}
 
     virtual void do_read_at(std::uint64_t offset, void* destination, std::size_t length) const {
         if (length != 0) std::memcpy(destination, data_ + offset, length);
+    }
+    virtual void do_read_ranges(span<const byte_range> ranges) const {
+        for (const byte_range& r : ranges) do_read_at(r.offset, r.destination, r.length);
     }
 
     void check_range(std::uint64_t offset, std::uint64_t length) const {
@@ -81,6 +130,9 @@ protected:
     const std::byte* data_;
     std::uint64_t size_;
     std::string description_;
+
+private:
+    bool addressable_ = true;
 };
 
 namespace detail {

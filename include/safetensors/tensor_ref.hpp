@@ -55,7 +55,8 @@ private:
 class tensor_ref {
 public:
     tensor_ref(const tensor_view& view)
-        : name_(view.name()), dtype_(view.dtype()), shape_(view.shape()), data_(view.data()),
+        : name_(view.name()), dtype_(view.dtype()), shape_(view.shape()),
+          data_(view.source()->addressable() ? view.source()->data() + view.source_offset() : nullptr),
           size_(view.byte_size()), source_(view.source().get()), source_offset_(view.source_offset()) {}
     tensor_ref(const tensor& t) : name_(t.name()), dtype_(t.dtype()), shape_(t.shape()), data_(t.data()), size_(t.byte_size()) {}
     // A declaration: no bytes (byte_size() 0, data() null). stream_writer takes only the name,
@@ -96,7 +97,14 @@ public:
     span<const std::uint64_t> shape() const noexcept { return shape_.get(); }
     // The bytes given (the writer checks them against dtype and shape); 0 for a declaration.
     std::uint64_t byte_size() const noexcept { return size_; }
+    // The bytes in memory; null for a declaration and for a view of a reader (a source that
+    // is not addressable), whose bytes read_bytes() fetches.
     const std::byte* data() const noexcept { return data_; }
+    // True when the bytes are there to write: in memory or behind a view's source.
+    bool has_bytes() const noexcept { return data_ != nullptr || source_ != nullptr; }
+    // A view's source and where its bytes start there (null and 0 for other refs).
+    const safetensors::source* source() const noexcept { return source_; }
+    std::uint64_t source_offset() const noexcept { return source_offset_; }
 
     // Copies bytes [offset, offset + length) to destination. A view reads through its source,
     // so a mapped file truncated under us gives an error instead of a SIGBUS.

@@ -46,6 +46,30 @@ struct file_state {
     header_table table;
 };
 
+[[noreturn]] inline void throw_not_addressable(std::string_view tensor, const char* what, const source& src) {
+    throw_error(errc::not_addressable, "tensor " + quote(tensor) + ": " + what + " needs addressable bytes, but " +
+                                           quote(src.description()) +
+                                           " is read through a reader; use copy_to(), read_bytes() or tensor::copy_of()");
+}
+
+// Copies bytes [begin, end) of a slice's packed result to out, its runs (base is the tensor's
+// offset in src) fetched through source::read_ranges in batches: the runs of a column split
+// of a large matrix can number millions, so the batch, not the slice, bounds the memory.
+inline void read_slice_runs(const source& src, std::uint64_t base, const slice_layout& layout, std::uint64_t begin,
+                            std::uint64_t end, std::byte* out) {
+    constexpr std::size_t batch = 4096;
+    std::vector<byte_range> ranges;  // grows to the batch only when there are that many runs
+    visit_runs(layout, begin, end, [&](std::uint64_t at, std::uint64_t n) {
+        ranges.push_back({base + at, to_size(n), out});  // n <= end - begin, a size_t
+        out += n;
+        if (ranges.size() == batch) {
+            src.read_ranges(ranges);
+            ranges.clear();
+        }
+    });
+    if (!ranges.empty()) src.read_ranges(ranges);
+}
+
 } // namespace detail
 
 // A tensor of an opened file: its name, dtype, shape and bytes, without copying. Cheap to
@@ -65,10 +89,11 @@ public:
     // Where the bytes start in the source (8 + N + begin).
     std::uint64_t source_offset() const noexcept { return state_->table.data_offset() + info().begin; }
 
-    // The raw little-endian bytes, straight from the map or buffer.
-    const std::byte* data() const noexcept { return state_->src->data() + source_offset(); }
-    span<const std::byte> bytes() const noexcept {
-        return {data(), detail::to_size(byte_size())};
+    // The raw little-endian bytes, straight from the map or buffer. errc::not_addressable
+    // when the source is a reader (source::addressable() is false): copy them instead.
+    const std::byte* data() const { return address("data()"); }
+    span<const std::byte> bytes() const {
+        return {address("bytes()"), detail::to_size(byte_size())};
     }
 
     // The elements as T, without copying; the span borrows from this view, so keep the view
@@ -78,13 +103,14 @@ public:
     template <class T>
     span<const T> as() const {
         check_type<T>();
-        if (reinterpret_cast<std::uintptr_t>(data()) % alignof(T) != 0)
+        const std::byte* at = address("as<T>()");
+        if (reinterpret_cast<std::uintptr_t>(at) % alignof(T) != 0)
             detail::throw_error(errc::misaligned_data,
                                 "tensor " + detail::quote(name()) + ": data at file offset " +
                                     std::to_string(source_offset()) + " is not aligned to " +
                                     std::to_string(alignof(T)) + " bytes for " + detail::element_type_name<T>() +
                                     "; use copy_to() instead");
-        return {reinterpret_cast<const T*>(data()), detail::to_size(element_count())};
+        return {reinterpret_cast<const T*>(at), detail::to_size(element_count())};
     }
 
     // Copies the elements into destination (capacity elements), whatever the alignment.
@@ -137,7 +163,7 @@ public:
             detail::throw_error(errc::out_of_range, "tensor " + detail::quote(name()) + ": element " +
                                                         std::to_string(index) + " is out of range (" +
                                                         std::to_string(element_count()) + " elements)");
-        return element_to_double(dtype(), data(), index);
+        return element_to_double(dtype(), address("element()"), index);
     }
 
     // The source the bytes live in, for readers that go through read_at (GPU staging,
@@ -164,6 +190,13 @@ private:
     template <class T>
     void check_type() const {
         detail::check_readable_as<T>(dtype(), name());
+    }
+    // The first byte in memory, for the members that hand out pointers (what names the one
+    // asking, for the error over a reader).
+    const std::byte* address(const char* what) const {
+        const safetensors::source& src = *state_->src;
+        if (!src.addressable()) detail::throw_not_addressable(name(), what, src);
+        return src.data() + source_offset();
     }
 
     std::shared_ptr<const detail::file_state> state_;
@@ -196,8 +229,9 @@ public:
     // True when the selected bytes are one run of the source (or there are none); then
     // data() and bytes() give them without copying.
     bool is_contiguous() const noexcept { return layout_.loops.empty(); }
-    // Zero-copy access to a contiguous slice (errc::invalid_argument otherwise). Borrows from
-    // the mapping like tensor_view::data(): keep the slice or its view alive while using it.
+    // Zero-copy access to a contiguous slice (errc::invalid_argument otherwise; over a reader,
+    // errc::not_addressable). Borrows from the mapping like tensor_view::data(): keep the
+    // slice or its view alive while using it.
     const std::byte* data() const {
         if (!is_contiguous())
             detail::throw_error(errc::invalid_argument,
@@ -226,7 +260,8 @@ public:
     // mapping: it touches only the pages the runs cover and runs at memory speed, where
     // read_at would cost a pread per run (a syscall per 4 KiB row of a column split). Like
     // tensor_view::data(), it relies on the mapped file not shrinking; read_bytes() is the
-    // checked path for files that may change under the reader.
+    // checked path for files that may change under the reader. Over a reader (a source that
+    // is not addressable) it fetches the runs through source::read_ranges.
     void copy_to(void* destination, std::size_t capacity) const {
         if (capacity < layout_.byte_size)
             detail::throw_error(errc::out_of_range, detail::tensor_prefix(view_.name()) + "slice needs " +
@@ -234,13 +269,17 @@ public:
                                                         std::to_string(capacity));
         if (layout_.byte_size == 0) return;
         if (destination == nullptr) detail::throw_error(errc::invalid_argument, "copy_to: null destination");
-        detail::copy_slice(static_cast<std::byte*>(destination), view_.data(), layout_);
+        const safetensors::source& src = *view_.source();
+        if (!src.addressable())  // a reader: fetch only the runs, batched
+            return detail::read_slice_runs(src, view_.source_offset(), layout_, 0, layout_.byte_size,
+                                           static_cast<std::byte*>(destination));
+        detail::copy_slice(static_cast<std::byte*>(destination), src.data() + view_.source_offset(), layout_);
     }
     // The same into a span of bytes (its size is the capacity).
     void copy_to(span<std::byte> destination) const { copy_to(destination.data(), destination.size()); }
 
     // Copies bytes [offset, offset + length) of the packed result to destination through
-    // source::read_at, one call per merged run: a file truncated after open gives
+    // source::read_ranges (the merged runs, in batches): a file truncated after open gives
     // errc::short_read instead of a SIGBUS, and a reader can stream a huge slice in chunks.
     void read_bytes(std::uint64_t offset, void* destination, std::size_t length) const {
         std::uint64_t end = 0;
@@ -248,19 +287,14 @@ public:
             detail::throw_error(errc::out_of_range, detail::tensor_prefix(view_.name()) + "bytes [" + std::to_string(offset) +
                                                         ", " + std::to_string(offset) + "+" + std::to_string(length) +
                                                         ") are outside the slice's " + std::to_string(layout_.byte_size) + " bytes");
-        auto* out = static_cast<std::byte*>(destination);
-        const source& src = *view_.source();
-        const std::uint64_t base = view_.source_offset();
-        detail::visit_runs(layout_, offset, end, [&](std::uint64_t at, std::uint64_t n) {
-            src.read_at(base + at, out, detail::to_size(n));  // n <= length
-            out += n;
-        });
+        detail::read_slice_runs(*view_.source(), view_.source_offset(), layout_, offset, end,
+                                static_cast<std::byte*>(destination));
     }
 
     // An owned, contiguous copy, named like the source tensor unless a name is given.
     tensor to_tensor(std::string name) const {
         std::vector<std::uint64_t> shape(layout_.shape);
-        if (is_contiguous())  // one copy straight from the source
+        if (is_contiguous() && view_.source()->addressable())  // one copy straight from the source
             return tensor(std::move(name), dtype(), std::move(shape), data(), detail::to_size(layout_.byte_size));
         tensor out(std::move(name), dtype(), std::move(shape));  // zero-filled: tensor has no uninitialized form
         copy_to(out.data(), detail::to_size(out.byte_size()));

@@ -35,6 +35,7 @@
 // an OS failure keeps its errno (error::system_code()).
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -66,7 +67,9 @@ inline write_plan plan_for(span<const tensor_ref> refs, const metadata_map* meta
         refs.size(),
         [&](std::size_t i) {
             const tensor_ref& r = refs[i];
-            return tensor_spec{r.name(), r.dtype(), r.shape(), true, r.byte_size(), r.data()};
+            // Any non-null pointer says "has bytes": a view of a reader has no address.
+            const void* bytes = r.has_bytes() ? static_cast<const void*>(&r) : nullptr;
+            return tensor_spec{r.name(), r.dtype(), r.shape(), true, r.byte_size(), bytes};
         },
         metadata, options);
 }
@@ -81,10 +84,43 @@ void put_tensor(staging_buffer& staging, std::uint64_t offset, const tensor_ref&
         if (!fits_size_t(size))
             throw_error(errc::file_too_large, "tensor " + quote(ref.name()) + " does not fit in the address space");
         staging.flush(emit);
-        emit(offset, ref.data(), static_cast<std::size_t>(size));
+        if (ref.data() != nullptr) {
+            emit(offset, ref.data(), static_cast<std::size_t>(size));
+            return;
+        }
+        // A view of a reader: through the staging buffer, a chunk at a time.
+        for (std::uint64_t done = 0; done < size;) {
+            const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(size - done, staging_buffer::capacity));
+            ref.read_bytes(done, staging.reserve(offset + done, n, emit), n);
+            staging.flush(emit);
+            done += n;
+        }
         return;
     }
     ref.read_bytes(0, staging.reserve(offset, static_cast<std::size_t>(size), emit), static_cast<std::size_t>(size));
+}
+
+// Copies every tensor's bytes to its place after the head in out. Views of a reader are
+// fetched in one source::read_ranges batch per run of tensors from the same source.
+inline void copy_tensors(span<const tensor_ref> refs, const write_plan& plan, std::byte* out) {
+    std::vector<byte_range> batch;
+    const source* batch_source = nullptr;
+    for (std::size_t i : plan.order) {
+        std::byte* at = out + plan.head.size() + plan.begin[i];
+        const auto n = static_cast<std::size_t>(plan.size[i]);
+        const source* src = refs[i].source();
+        if (src == nullptr || src->addressable() || n == 0) {
+            refs[i].read_bytes(0, at, n);
+            continue;
+        }
+        if (src != batch_source && !batch.empty()) {
+            batch_source->read_ranges(batch);
+            batch.clear();
+        }
+        batch_source = src;
+        batch.push_back({refs[i].source_offset(), n, at});
+    }
+    if (!batch.empty()) batch_source->read_ranges(batch);
 }
 
 } // namespace detail
@@ -100,8 +136,7 @@ inline std::vector<std::byte> serialize(const tensor_list& tensors, metadata_ref
                                                       std::to_string(plan.data_size) + " bytes does not fit in memory");
     std::vector<std::byte> out(detail::to_size(total));
     std::memcpy(out.data(), plan.head.data(), plan.head.size());
-    for (std::size_t i : plan.order)
-        refs[i].read_bytes(0, out.data() + plan.head.size() + plan.begin[i], static_cast<std::size_t>(plan.size[i]));
+    detail::copy_tensors(refs, plan, out.data());
     return out;
 }
 

@@ -62,13 +62,13 @@ private:
     std::uint64_t size_ = 0;
 };
 
-// A source that reads through a direct_file (no mapping: data() is null), so the header can
+// A reader (not addressable) over a direct_file: no mapping, data() is null, so the header can
 // be parsed by read_header() from the same descriptor the data is read from: the header and
 // the data cannot come from two different files even if the path is replaced meanwhile.
 class direct_source final : public source {
 public:
     explicit direct_source(std::shared_ptr<const direct_file> file)
-        : source(nullptr, file->size(), file->path()), file_(std::move(file)) {}
+        : source(file->size(), file->path()), file_(std::move(file)) {}
     const direct_file& file() const noexcept { return *file_; }
 
 protected:
