@@ -61,6 +61,21 @@ std::vector<std::string> scanned_headers() {
         R"({"t":{"dtype":"BF16","shape":[2],"data_offsets":[0,8]}})",  // the builder's size error
         "{" + t + "," + t + "}",                                        // a duplicate name
         R"({"t)" "\xf0\x9f\x98\x80" R"(":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})",  // a four-byte character
+        // Begin offsets spelled as the end before them (compared, not converted), and others.
+        R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[8,16]}})",
+        R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[80,88]}})",
+        R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[3],"data_offsets":[8,16]}})",
+        R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,16]},"b":{"dtype":"F32","shape":[2],"data_offsets":[1,9]}})",
+        R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[8,16]},"b":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})",
+        R"({"a":{"dtype":"F32","shape":[0],"data_offsets":[0,0]},"b":{"dtype":"F32","shape":[0],"data_offsets":[0,0]},)"
+        R"("c":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})",
+        R"({"a":{"dtype":"U8","shape":[123456789012345],"data_offsets":[0,123456789012345]},)"
+        R"("b":{"dtype":"U8","shape":[1],"data_offsets":[123456789012345,123456789012346]}})",
+        R"({"a":{"dtype":"U8","shape":[1234567890123456],"data_offsets":[0,1234567890123456]},)"
+        R"("b":{"dtype":"U8","shape":[1],"data_offsets":[1234567890123456,1234567890123457]}})",
+        R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"shape":[2],"data_offsets":[8,16],"dtype":"F32"},)"
+        R"("c":{"dtype":"F32","shape":[2],"data_offsets":[16,24]}})",
+        R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[8,16]}} )",
     };
 }
 
@@ -137,7 +152,7 @@ TEST_CASE("header scan: the scanner and nlohmann agree on every reference fixtur
 TEST_CASE("header scan: each edge of the scanner's shape gives nlohmann's table or error") {
     for (const auto& headers : {scanned_headers(), unscanned_headers()})
         for (const std::string& header : headers)
-            for (std::size_t data : {0, 4, 8, 16}) check_agree(file_bytes(header, data), header);
+            for (std::size_t data : {0, 4, 8, 16, 24}) check_agree(file_bytes(header, data), header);
 
     // Every prefix of a canonical header, and every one-byte change of it.
     const std::string canonical = R"({"__metadata__":{"format":"pt"},"a.weight":{"dtype":"BF16","shape":[2,3],"data_offsets":[0,12]},"b":{"dtype":"I64","shape":[],"data_offsets":[12,20]}})";

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <optional>
 #include <string>
@@ -41,7 +42,12 @@ inline header_table read_header(const source& src) {
                                                         " has " + std::to_string(file_size) +
                                                         " bytes, fewer than the 8-byte length prefix");
     unsigned char prefix[8];
-    src.read_at(0, prefix, 8);
+    // An addressable source's header is parsed in place below, so its length is taken from
+    // there too: a mapped file's prefix read through the descriptor would cost a system call.
+    if (src.addressable())
+        std::memcpy(prefix, src.data(), 8);
+    else
+        src.read_at(0, prefix, 8);
     std::uint64_t n = 0;
     for (int i = 7; i >= 0; --i) n = (n << 8) | prefix[i];
     // An absurd length whose bytes are text: a README, an HTML error page, a Git LFS pointer.

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <optional>
 #include <string>
@@ -61,6 +62,49 @@ struct table_entry {
     }
 };
 static_assert(sizeof(table_entry) == 32, "table_entry grew");
+
+// A table's names, back to back. The builders reserve the header's size once (no name is
+// longer than the JSON that spells it), uninitialized, so an append is one inline copy:
+// std::string::append is a call per name, and resizing a string first would zero-fill it.
+class name_pool {
+public:
+    name_pool() = default;
+    name_pool(const name_pool& other) { append(other.data(), other.size_); }
+    name_pool(name_pool&& other) noexcept { swap(other); }
+    name_pool& operator=(name_pool other) noexcept {
+        swap(other);
+        return *this;
+    }
+
+    const char* data() const noexcept { return bytes_ ? bytes_.get() : ""; }
+    std::size_t size() const noexcept { return size_; }
+
+    void reserve(std::size_t capacity) {
+        if (capacity > capacity_) move_to(capacity);
+    }
+    void append(const char* text, std::size_t length) {
+        if (length > capacity_ - size_) move_to(std::max(size_ + length, 2 * capacity_));
+        if (length != 0) std::memcpy(bytes_.get() + size_, text, length);
+        size_ += length;
+    }
+
+private:
+    void move_to(std::size_t capacity) {
+        std::unique_ptr<char[]> bytes(new char[capacity]);
+        if (size_ != 0) std::memcpy(bytes.get(), bytes_.get(), size_);
+        bytes_ = std::move(bytes);
+        capacity_ = capacity;
+    }
+    void swap(name_pool& other) noexcept {
+        std::swap(bytes_, other.bytes_);
+        std::swap(size_, other.size_);
+        std::swap(capacity_, other.capacity_);
+    }
+
+    std::unique_ptr<char[]> bytes_;
+    std::size_t size_ = 0;
+    std::size_t capacity_ = 0;
+};
 } // namespace detail
 
 class header_table {
@@ -104,7 +148,7 @@ private:
 
     std::uint64_t header_size_ = 0;
     std::uint64_t data_size_ = 0;
-    std::string names_;                       // all names, back to back
+    detail::name_pool names_;                 // all names, back to back
     std::vector<std::uint64_t> dims_;         // all shapes, back to back
     std::vector<detail::table_entry> entries_;  // file order
     std::vector<std::uint32_t> by_name_;      // indices into entries_, sorted by name

@@ -34,8 +34,9 @@ public:
         if (reader == json_reader::automatic) {
             // The scanner makes the byte checks itself (see header_scanner.hpp).
             header_table table = empty_table(text, data_size);
-            if (header_scanner::scan(text, table)) {
-                finish(table);
+            header_scanner::offset_walk walk;
+            if (header_scanner::scan(text, table, walk)) {
+                finish(table, walk.in_order ? &walk.end : nullptr);
                 return table;
             }
         }
@@ -251,7 +252,7 @@ private:
             return fail(errc::invalid_header, "tensor names too long");
         current_.name_offset = narrow<std::uint32_t>(table_.names_.size());
         current_.name_size = narrow<std::uint32_t>(name.size());
-        table_.names_.append(name);
+        table_.names_.append(name.data(), name.size());
         state_ = state::tensor_entry;
         return true;
     }
@@ -305,10 +306,17 @@ private:
     }
 
     // Duplicate keys and names, then the reference's offset walk in (begin, end) order, then
-    // the coverage check; the table ends up in offset order with a name index.
-    static void finish(header_table& t) {
+    // the coverage check; the table ends up in offset order with a name index. walked_end:
+    // where the walk ended when the scanner made it already, the table in file order being in
+    // walk order (nothing that walk throws can come then).
+    static void finish(header_table& t, const std::uint64_t* walked_end = nullptr) {
         if (t.entries_.size() > UINT32_MAX) throw_error(errc::invalid_header, "too many tensors in header");
         check_metadata_keys(t);
+        if (walked_end) {
+            index_names(t);
+            check_coverage(*walked_end, t.data_size_);
+            return;
+        }
         auto by_offsets = [](const table_entry& a, const table_entry& b) {
             return a.begin != b.begin ? a.begin < b.begin : a.end < b.end;
         };

@@ -75,13 +75,26 @@ public:
     // Reads text into table (empty; its pools reserved by the caller). True when the table is
     // complete; false when text is outside the shape above (the table is then half-built).
     static bool scan(std::string_view text, header_table& table) {
-        header_scanner scanner(text, table);
+        offset_walk walk;
+        return scan(text, table, walk);
+    }
+
+    // The reference's offset walk (header_builder::finish), made while reading, since writers
+    // emit tensors in offset order: in_order stays true while every tensor, in file order,
+    // begins where the one before it ended and holds exactly what its dtype and shape need;
+    // end is where the last one ended. The builder then skips its own walk.
+    struct offset_walk {
+        std::uint64_t end = 0;
+        bool in_order = true;
+    };
+    static bool scan(std::string_view text, header_table& table, offset_walk& walk) {
+        header_scanner scanner(text, table, walk);
         return scanner.header();
     }
 
 private:
-    header_scanner(std::string_view text, header_table& table) noexcept
-        : p_(text.data()), end_(text.data() + text.size()), t_(table) {}
+    header_scanner(std::string_view text, header_table& table, offset_walk& walk) noexcept
+        : p_(text.data()), end_(text.data() + text.size()), t_(table), walk_(walk) {}
 
     bool header() {
         skip_space();
@@ -129,7 +142,7 @@ private:
         table_entry entry{};
         entry.name_offset = narrow<std::uint32_t>(t_.names_.size());
         entry.name_size = narrow<std::uint32_t>(name.size());
-        t_.names_.append(name);
+        t_.names_.append(name.data(), name.size());
         const std::size_t dims_start = t_.dims_.size();
         dtype type = dtype::BOOL;
         std::uint64_t offsets[2] = {0, 0};
@@ -146,6 +159,17 @@ private:
         entry.begin = offsets[0];
         entry.end = offsets[1];
         t_.entries_.push_back(entry);
+        if (walk_.in_order) walk_.in_order = walk_on(entry, span<const std::uint64_t>(t_.dims_.data() + dims_start, rank));
+        return true;
+    }
+
+    // header_builder::check_entry's test, true where that would not throw.
+    bool walk_on(const table_entry& e, span<const std::uint64_t> shape) noexcept {
+        std::uint64_t bytes = 0;
+        if (e.begin != walk_.end || e.end < e.begin || checked_byte_size(e.dtype(), shape, bytes) != size_status::ok ||
+            e.end - e.begin != bytes)
+            return false;
+        walk_.end = e.end;
         return true;
     }
 
@@ -162,8 +186,35 @@ private:
                 if (!take(',')) return false;
             }
         }
-        return literal(",\"data_offsets\":[") && number(offsets[0]) && take(',') && number(offsets[1]) &&
-               literal("]}");
+        if (!literal(",\"data_offsets\":[") || !(same_as_last_end(offsets[0]) || number(offsets[0])) || !take(','))
+            return false;
+        const char* const end_text = p_;
+        if (!number(offsets[1]) || !literal("]}")) return false;
+        remember_end(end_text, offsets[1]);
+        return true;
+    }
+
+    // Writers emit tensors in offset order, so a begin offset is almost always spelled exactly
+    // as the end offset before it: then its digits are compared, not converted again.
+    SAFETENSORS_DETAIL_SCAN_INLINE void remember_end(const char* text, std::uint64_t value) noexcept {
+        const auto digits = static_cast<std::size_t>(p_ - 2 - text);
+        last_end_digits_ = digits < 16 ? digits : 0;
+        last_end_text_ = text;
+        last_end_ = value;
+    }
+    SAFETENSORS_DETAIL_SCAN_INLINE bool same_as_last_end(std::uint64_t& out) noexcept {
+        const std::size_t digits = last_end_digits_;
+        if (digits == 0 || end_ - p_ < 16) return false;
+#if SAFETENSORS_DETAIL_SCAN_SSE2
+        const unsigned equal = equal_mask(p_, last_end_text_);
+        if ((~equal & ((1u << digits) - 1)) != 0) return false;
+#else
+        if (std::memcmp(p_, last_end_text_, digits) != 0) return false;
+#endif
+        // A longer number ("80" after "8") leaves a digit where the caller takes the comma.
+        p_ += digits;
+        out = last_end_;
+        return true;
     }
 
     // The fields in any order, with any whitespace.
@@ -411,6 +462,12 @@ private:
         const x86::v16qu offset = bytes - static_cast<unsigned char>('0');
         return static_cast<unsigned>(x86::mm_movemask_epi8(reinterpret_cast<x86::m128i>(offset <= 9)));
     }
+    // Bit i set when a[i] == b[i], for the sixteen bytes at a and b.
+    static unsigned equal_mask(const char* a, const char* b) noexcept {
+        const auto x = reinterpret_cast<x86::v16qu>(x86::mm_loadu_si128(reinterpret_cast<const x86::m128i_u*>(a)));
+        const auto y = reinterpret_cast<x86::v16qu>(x86::mm_loadu_si128(reinterpret_cast<const x86::m128i_u*>(b)));
+        return static_cast<unsigned>(x86::mm_movemask_epi8(reinterpret_cast<x86::m128i>(x == y)));
+    }
     // Bit i set when p[i] is '"', '\\', a control byte or not ASCII, for the sixteen bytes at p.
     static unsigned string_end_mask(const char* p) noexcept {
         const auto bytes = reinterpret_cast<x86::v16qu>(x86::mm_loadu_si128(reinterpret_cast<const x86::m128i_u*>(p)));
@@ -458,6 +515,11 @@ private:
     const char* p_;
     const char* end_;
     header_table& t_;
+    offset_walk& walk_;
+    // The last compact entry's end offset: its digits in the text (0: none to compare) and value.
+    const char* last_end_text_ = nullptr;
+    std::size_t last_end_digits_ = 0;
+    std::uint64_t last_end_ = 0;
 };
 
 } // namespace safetensors::detail
