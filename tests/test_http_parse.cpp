@@ -1,9 +1,11 @@
 // The HTTP reader's parsing layer, without a network: Content-Range values, the Range header,
 // the multipart/byteranges boundary and the push parser for its body (fed whole, split at every
-// point and byte by byte, which must all agree), Retry-After and HTTP-dates.
+// point and byte by byte, which must all agree), Retry-After and HTTP-dates, URLs (parsing,
+// resolving shard names, redaction, the same-origin rule) and hf:// locations.
 #include <doctest/doctest.h>
 
 #include <safetensors/detail/http_ranges.hpp>
+#include <safetensors/detail/http_url.hpp>
 
 #include <cstddef>
 #include <cstdint>
@@ -161,6 +163,57 @@ std::string nginx_part(const std::string& boundary, const std::string& content_r
            "\r\n\r\n" + data;
 }
 std::string close_delimiter(const std::string& boundary) { return "\r\n--" + boundary + "--\r\n"; }
+
+// ---- URLs ------------------------------------------------------------------------------------
+
+std::optional<http::url> url_of(std::string_view text) {
+    http::url u;
+    std::string why;
+    if (!http::parse_url(text, u, why)) return std::nullopt;
+    CHECK(why.empty());
+    return u;
+}
+
+// The reason parse_url gives for refusing text (empty when it accepts it).
+std::string url_refusal(std::string_view text) {
+    http::url u;
+    std::string why;
+    if (http::parse_url(text, u, why)) return {};
+    CHECK(!why.empty());
+    return why;
+}
+
+std::string resolved(std::string_view base, std::string_view reference) {
+    const auto u = url_of(base);
+    REQUIRE(u);
+    return http::to_string(http::resolve_reference(*u, reference));
+}
+
+bool same_origin(std::string_view a, std::string_view b) {
+    const auto ua = url_of(a), ub = url_of(b);
+    REQUIRE(ua);
+    REQUIRE(ub);
+    return http::same_origin_host(*ua, *ub);
+}
+
+std::optional<http::hf_location> hf_of(std::string_view text) {
+    http::hf_location loc;
+    std::string why;
+    if (!http::parse_hf_url(text, loc, why)) {
+        CHECK(!why.empty());
+        return std::nullopt;
+    }
+    return loc;
+}
+
+http::hf_location hf_location_of(std::string type, std::string id, std::string revision, std::string path) {
+    http::hf_location loc;
+    loc.repo_type = std::move(type);
+    loc.repo_id = std::move(id);
+    loc.revision = std::move(revision);
+    loc.path = std::move(path);
+    return loc;
+}
 
 // The test cases stay in the namespace too: the unit tests are built as unity translation units,
 // where a using-directive would meet other files' names.
@@ -455,6 +508,181 @@ TEST_CASE("http: multipart parser: never more bytes than announced, and the sink
     CHECK(done.parts() == 2);
     CHECK(done.feed("any epilogue", 12));
     CHECK(done.finish());
+}
+
+TEST_CASE("http: URLs that parse") {
+    auto u = url_of("https://huggingface.co/org/repo/resolve/main/model.safetensors");
+    REQUIRE(u);
+    CHECK(u->scheme == "https");
+    CHECK(u->host == "huggingface.co");
+    CHECK(u->port.empty());
+    CHECK(u->path == "/org/repo/resolve/main/model.safetensors");
+    CHECK(u->query.empty());
+
+    u = url_of("HTTPS://Example.COM:8443/a%20B/c?x=1&y=%2F/?#fragment");
+    REQUIRE(u);
+    CHECK(u->scheme == "https");
+    CHECK(u->host == "example.com");
+    CHECK(u->port == "8443");
+    CHECK(u->path == "/a%20B/c");
+    CHECK(u->query == "x=1&y=%2F/?");
+    CHECK(http::to_string(*u) == "https://example.com:8443/a%20B/c?x=1&y=%2F/?");
+
+    CHECK(http::to_string(*url_of("http://example.com")) == "http://example.com/");
+    CHECK(http::to_string(*url_of("http://example.com?q")) == "http://example.com/?q");
+    CHECK(http::to_string(*url_of("http://example.com#f")) == "http://example.com/");
+    CHECK(http::to_string(*url_of("http://example.com:080/")) == "http://example.com:80/");
+    CHECK(http::to_string(*url_of("http://[::1]:8080/x")) == "http://[::1]:8080/x");
+    CHECK(url_of("http://[2001:DB8::1]/")->host == "[2001:db8::1]");
+    CHECK(url_of("http://[::ffff:192.0.2.1]/")->host == "[::ffff:192.0.2.1]");
+    CHECK(url_of("http://127.0.0.1:65535/")->port == "65535");
+    CHECK(url_of("http://a.b-c_d~e/:@!$&'()*+,;=")->path == "/:@!$&'()*+,;=");
+}
+
+TEST_CASE("http: URLs that are refused, with a reason") {
+    CHECK(url_refusal("file:///etc/passwd") == "unsupported URL scheme \"file\" (only http and https)");
+    CHECK(url_refusal("FTP://host/x") == "unsupported URL scheme \"ftp\" (only http and https)");
+    CHECK(url_refusal("s3://bucket/key") == "unsupported URL scheme \"s3\" (only http and https)");
+    CHECK(url_refusal("hf://org/repo/x") == "unsupported URL scheme \"hf\" (only http and https)");
+    CHECK(url_refusal("https://user:pass@host/x") == "a user name or password in the URL is not accepted");
+    CHECK(url_refusal("https://user@host/x") == "a user name or password in the URL is not accepted");
+    for (const char* port : {"https://host:0/", "https://host:65536/", "https://host:/", "https://host:8x/",
+                             "https://host:-1/", "https://host:99999999999999999999/"}) {
+        CAPTURE(port);
+        CHECK(url_refusal(port) == "invalid port (1 to 65535)");
+    }
+    CHECK(url_refusal("https://ho st/") == "space or control character in the URL");
+    CHECK(url_refusal("https://host/a b") == "space or control character in the URL");
+    CHECK(url_refusal(" https://host/") == "space or control character in the URL");
+    CHECK(url_refusal("https://host/\x01") == "space or control character in the URL");
+    CHECK(url_refusal("https://host/a\tb") == "space or control character in the URL");
+    CHECK(url_refusal("https://host/\xc3\xa9") == "non-ASCII byte in the URL (percent-encode it)");
+    for (const char* text : {"//host/x", "host/x", "/x", "", ":x", "1http://host/"}) {
+        CAPTURE(text);
+        CHECK(url_refusal(text) == "not an absolute URL (no scheme)");
+    }
+    CHECK(url_refusal("https:/host/x") == "not an absolute URL (no // after the scheme)");
+    CHECK(url_refusal("https:host") == "not an absolute URL (no // after the scheme)");
+    CHECK(url_refusal("https://") == "no host in the URL");
+    CHECK(url_refusal("https:///x") == "no host in the URL");
+    CHECK(url_refusal("https://:80/") == "no host in the URL");
+    CHECK(url_refusal("https://[zz]/") == "invalid IPv6 address in the URL");
+    CHECK(url_refusal("https://[::1/") == "invalid IPv6 address in the URL");
+    CHECK(url_refusal("https://[fe80::1%25eth0]/") == "invalid IPv6 address in the URL");
+    CHECK(url_refusal("https://[::1]x/") == "invalid character after the URL's host");
+    CHECK(url_refusal("https://ho%41st/") == "invalid character in the URL's host");
+    CHECK(url_refusal("https://a,b/") == "invalid character in the URL's host");
+    for (const char* text : {"https://host/%zz", "https://host/%4", "https://host/a<b", "https://host/a\"b",
+                             "https://host/a\\b", "https://host/{x}", "https://host/?a|b", "https://host/a^b"}) {
+        CAPTURE(text);
+        CHECK(url_refusal(text) == "invalid character or percent-escape in the URL's path or query");
+    }
+}
+
+TEST_CASE("http: shard names resolved against an index URL") {
+    const std::string index = "https://cdn.example.com:8443/org/repo/resolve/main/model.safetensors.index.json"
+                              "?X-Amz-Signature=abc&X-Amz-Credential=k";
+    CHECK(resolved(index, "model-00001-of-00002.safetensors") ==
+          "https://cdn.example.com:8443/org/repo/resolve/main/model-00001-of-00002.safetensors");
+    CHECK(resolved(index, "sub/x.safetensors") == "https://cdn.example.com:8443/org/repo/resolve/main/sub/x.safetensors");
+    CHECK(resolved(index, "a b#?.safetensors") ==
+          "https://cdn.example.com:8443/org/repo/resolve/main/a%20b%23%3F.safetensors");
+    CHECK(resolved(index, "%41%zz%4") == "https://cdn.example.com:8443/org/repo/resolve/main/%41%25zz%254");
+    CHECK(resolved(index, "\xc3\xa9t\xc3\xa9.safetensors") ==
+          "https://cdn.example.com:8443/org/repo/resolve/main/%C3%A9t%C3%A9.safetensors");
+    CHECK(resolved(index, "a\\b\"<>") == "https://cdn.example.com:8443/org/repo/resolve/main/a%5Cb%22%3C%3E");
+    CHECK(resolved(index, "../x") == "https://cdn.example.com:8443/org/repo/resolve/x");
+    CHECK(resolved(index, "./a/./b/../c") == "https://cdn.example.com:8443/org/repo/resolve/main/a/c");
+    CHECK(resolved(index, "../../../../../../x") == "https://cdn.example.com:8443/x");
+    CHECK(resolved(index, "/abs/x") == "https://cdn.example.com:8443/abs/x");
+    CHECK(resolved(index, "https://evil.example/x") ==
+          "https://cdn.example.com:8443/org/repo/resolve/main/https://evil.example/x");  // a path, same host
+    CHECK(resolved(index, "") == "https://cdn.example.com:8443/org/repo/resolve/main/");
+    CHECK(resolved("http://host", "x.safetensors") == "http://host/x.safetensors");
+    CHECK(resolved("http://host/dir/", "x.safetensors") == "http://host/dir/x.safetensors");
+    CHECK(resolved("http://host/a/b/", "..") == "http://host/a/");
+}
+
+TEST_CASE("http: URLs in messages and where a token may go") {
+    auto u = url_of("https://host.example:8443/a/b.json?X-Amz-Signature=secret");
+    REQUIRE(u);
+    CHECK(http::redacted(*u) == "https://host.example:8443/a/b.json?...");
+    CHECK(http::redacted(*url_of("https://host/a")) == "https://host/a");
+    CHECK(http::redacted("https://host/a?token=secret#f") == "https://host/a?...");
+    CHECK(http::redacted("https://user:secret@host/p?token=abc") == "https://host/p?...");
+    CHECK(http::redacted("ftp://u:p@h/x#frag?y") == "ftp://h/x");
+    CHECK(http::redacted("user:secret@host/x") == "host/x");
+    CHECK(http::redacted("not a url ?token=1") == "not a url ?...");
+    CHECK(http::redacted("https://h/a@b?x") == "https://h/a@b?...");
+    CHECK(http::redacted("") == "");
+
+    CHECK(same_origin("https://h/a", "https://h:443/b?x"));
+    CHECK(same_origin("HTTPS://H.example/", "https://h.example/x"));
+    CHECK(same_origin("http://h/", "http://h:80/"));
+    CHECK_FALSE(same_origin("http://h/", "https://h/"));
+    CHECK_FALSE(same_origin("https://h/", "http://h/"));
+    CHECK_FALSE(same_origin("https://h/", "https://h:8443/"));
+    CHECK_FALSE(same_origin("https://huggingface.co/", "https://cdn-lfs.huggingface.co/"));
+    CHECK_FALSE(same_origin("https://h.example/", "https://h.example.evil/"));
+}
+
+TEST_CASE("http: hf:// locations") {
+    CHECK(hf_of("hf://org/repo/model.safetensors") == hf_location_of("", "org/repo", "main", "model.safetensors"));
+    CHECK(hf_of("HF://org/repo/sub/model.safetensors") ==
+          hf_location_of("", "org/repo", "main", "sub/model.safetensors"));
+    CHECK(hf_of("hf://datasets/org/data/train/x.safetensors") ==
+          hf_location_of("datasets", "org/data", "main", "train/x.safetensors"));
+    CHECK(hf_of("hf://spaces/org/app/x.safetensors") == hf_location_of("spaces", "org/app", "main", "x.safetensors"));
+    CHECK(hf_of("hf://org/repo@v1.0/x") == hf_location_of("", "org/repo", "v1.0", "x"));
+    CHECK(hf_of("hf://org/repo@0123abcd/a/b") == hf_location_of("", "org/repo", "0123abcd", "a/b"));
+    CHECK(hf_of("hf://org/repo@refs/pr/1/model.safetensors") ==
+          hf_location_of("", "org/repo", "refs/pr/1", "model.safetensors"));
+    CHECK(hf_of("hf://org/repo@refs%2Fpr%2F1/model.safetensors") ==
+          hf_location_of("", "org/repo", "refs/pr/1", "model.safetensors"));
+    CHECK(hf_of("hf://datasets/org/data@refs/convert/parquet/x") ==
+          hf_location_of("datasets", "org/data", "refs/convert/parquet", "x"));
+    CHECK(hf_of("hf://org/repo@refs/heads/x") == hf_location_of("", "org/repo", "refs", "heads/x"));
+    CHECK(hf_of("hf://org/repo/a@b c.safetensors") == hf_location_of("", "org/repo", "main", "a@b c.safetensors"));
+    CHECK(hf_of("hf://My_Org.x/Repo-1.2/x") == hf_location_of("", "My_Org.x/Repo-1.2", "main", "x"));
+
+    const char* refused[] = {"hf://org/repo", "hf://org/repo/", "hf://org/repo@main", "hf://org/repo@main/",
+                             "hf://gpt2/model.safetensors",  // one-segment ids are not accepted
+                             "hf://org/repo@/x", "hf://org/repo@a@b/x", "hf://org/repo@a%40b/x", "hf://org/repo@%zz/x",
+                             "hf://org/repo@a%20b/x", "hf://org/re--po/x", "hf://org/re..po/x", "hf://org/repo.git/x",
+                             "hf://org/-repo/x", "hf://org/repo./x", "hf://or g/repo/x", "hf://org/repo/../x",
+                             "hf://org/repo/a//b", "hf://org/repo/./x", "hf://org/repo/a/", "hf://datasets/org",
+                             "hf://datasets/org/data", "hf://", "hf:/org/repo/x", "https://org/repo/x", "hf://org/repo/a\nb"};
+    for (const char* text : refused) {
+        CAPTURE(text);
+        CHECK_FALSE(hf_of(text));
+    }
+    // A name of 96 characters at most, as the Hub's.
+    CHECK(hf_of("hf://org/" + std::string(96, 'a') + "/x"));
+    CHECK_FALSE(hf_of("hf://org/" + std::string(97, 'a') + "/x"));
+    std::string why;
+    http::hf_location loc;
+    CHECK_FALSE(http::parse_hf_url("hf://org/repo", loc, why));
+    CHECK(why == "no file path after the repository in the hf:// URL");
+}
+
+TEST_CASE("http: hf:// resolve URLs") {
+    const std::string endpoint = "https://huggingface.co";
+    CHECK(http::hf_resolve_url(endpoint, *hf_of("hf://org/repo/model.safetensors")) ==
+          "https://huggingface.co/org/repo/resolve/main/model.safetensors");
+    CHECK(http::hf_resolve_url("https://huggingface.co//", *hf_of("hf://org/repo/model.safetensors")) ==
+          "https://huggingface.co/org/repo/resolve/main/model.safetensors");
+    CHECK(http::hf_resolve_url(endpoint, *hf_of("hf://datasets/org/data/train/x.safetensors")) ==
+          "https://huggingface.co/datasets/org/data/resolve/main/train/x.safetensors");
+    CHECK(http::hf_resolve_url(endpoint, *hf_of("hf://spaces/org/app@v1/x")) ==
+          "https://huggingface.co/spaces/org/app/resolve/v1/x");
+    CHECK(http::hf_resolve_url(endpoint, *hf_of("hf://org/repo@refs/pr/1/model.safetensors")) ==
+          "https://huggingface.co/org/repo/resolve/refs%2Fpr%2F1/model.safetensors");
+    CHECK(http::hf_resolve_url("http://localhost:8080/mirror/",
+                               hf_location_of("", "org/repo", "a+b~c", "dir/a b#?%.safetensors")) ==
+          "http://localhost:8080/mirror/org/repo/resolve/a%2Bb~c/dir/a%20b%23%3F%25.safetensors");
+    const auto u = url_of(http::hf_resolve_url(endpoint, *hf_of("hf://org/repo@refs/pr/1/a b/c.safetensors")));
+    REQUIRE(u);
+    CHECK(u->path == "/org/repo/resolve/refs%2Fpr%2F1/a%20b/c.safetensors");
 }
 
 } // namespace http_parse_test
