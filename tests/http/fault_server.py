@@ -19,8 +19,10 @@ A fault is chosen by the query string of each request (the path names the file):
     mode=first               a multi-range request: one 206 with only the first range
     mode=bad_range           Content-Range that does not match the bytes asked for
     mode=stall&seconds=S&n=N the first N requests: headers, then S seconds of silence, then the body
+    mode=status&...&body_bytes=B   the same with a body of B bytes
     mode=redirect&to=T&n=N   the first N requests: 302 to T: "same" (this file, no fault), "other"
-                             (the same on 127.0.0.2), "file" (file:///etc/passwd), "loop" (itself)
+                             (the same on 127.0.0.2), "file" (file:///etc/passwd), "loop" (itself);
+                             with then=QUERY (URL-encoded), to the file with that query
     mode=no_etag             no ETag and no Last-Modified
     mode=bad_part            a multipart answer whose first part is one byte shorter than its Content-Range
 A path ORG/REPO/resolve/REVISION/PATH is answered as the hub does: the file at PATH, whatever
@@ -149,7 +151,8 @@ class Handler(BaseHTTPRequestHandler):
             headers = [("Content-Type", "text/plain")]
             if "retry_after" in query:
                 headers.append(("Retry-After", query["retry_after"]))
-            return self.send_body(int(query["code"]), headers, b"injected status\n")
+            body = b"x" * int(query["body_bytes"]) if "body_bytes" in query else b"injected status\n"
+            return self.send_body(int(query["code"]), headers, body)
         relative, headers = url.path.lstrip("/"), []
         if "/resolve/" in relative:  # the hub: ORG/REPO/resolve/REVISION/PATH serves ROOT/PATH
             relative = relative.partition("/resolve/")[2].partition("/")[2]
@@ -182,6 +185,8 @@ class Handler(BaseHTTPRequestHandler):
         else:
             where = ("127.0.0.2", ports[1]) if target == "other" else (host, port)
             location = "http://%s:%d%s" % (where[0], where[1], url.path)
+            if "then" in query:
+                location += "?" + query["then"]
         self.send_body(302, [("Location", location)], b"")
 
     def answer(self, data, headers, mode, fault):

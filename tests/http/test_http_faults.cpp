@@ -232,6 +232,16 @@ TEST_CASE("faults: redirects: the token goes to the URL's own host only; file://
     }
     CHECK(to_other == 2);  // the open's, then the read goes there directly
 
+    // Where it led refuses later (a signed URL that expired): the URL is asked again, once.
+    http_test::fault_server().reset();
+    const auto expiring =
+        safetensors::open_url_source(faulty("mode=redirect&to=other&n=2&then=mode%3Dstatus%26code%3D403%26skip%3D1%26n%3D1"), o);
+    CHECK(remote_bytes(*expiring, 50000, 1000) == local_bytes(50000, 1000));
+    std::vector<std::string> hops;
+    for (const auto& r : http_test::fault_server().requests())
+        if (r["path"].get<std::string>().rfind("/_", 0) != 0) hops.push_back(r["host"].get<std::string>() + " " + std::to_string(r["status"].get<int>()));
+    CHECK(hops == std::vector<std::string>{"127.0.0.1 302", "127.0.0.2 206", "127.0.0.2 403", "127.0.0.1 302", "127.0.0.2 206"});
+
     auto e = error_of([&] { (void)safetensors::open_url_source(faulty("mode=redirect&to=file&id=file"), o); });
     CHECK(e.code == errc::unsafe_redirect);
     CHECK(e.message == "\"" + shown() +
@@ -255,6 +265,9 @@ TEST_CASE("faults: HTTP statuses: 404 file_not_found, 401 and 403 permission_den
     CHECK(e.code == errc::permission_denied);
     CHECK(e.message == "\"" + shown() + "\": access denied (HTTP 403)");
     CHECK(code_of(401).code == errc::permission_denied);
+    e = error_of([] { (void)safetensors::open_url_source(faulty("mode=status&code=404&body_bytes=300000"), quick()); });
+    CHECK(e.code == errc::file_not_found);  // a long error page is not read to its end
+    CHECK(e.message == "\"" + shown() + "\": not found (HTTP 404)");
     e = code_of(418);
     CHECK(e.code == errc::remote_error);
     CHECK(e.message == "\"" + shown() + "\": unexpected answer HTTP 418");

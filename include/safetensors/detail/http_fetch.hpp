@@ -191,6 +191,7 @@ private:
         std::unique_ptr<job> next(new job(opened_ != nullptr ? j->got.pieces() : j->got.remaining(), j->at));
         next->failures = j->failures;
         next->redirects = j->redirects;
+        next->asked_again = j->asked_again;
         next->not_before = clock::now() + wait;
         pending_.push_back(std::move(next));
     }

@@ -41,6 +41,7 @@ struct job {
     std::string at;                // the URL the next attempt goes to
     unsigned failures = 0;         // failed attempts so far
     unsigned redirects = 0;
+    bool asked_again = false;      // the URL asked for was asked again after a refusal where it led
     clock::time_point not_before{};
 };
 
@@ -143,7 +144,7 @@ public:
         if (stalled)
             return failed(verdict::retry, error(errc::network_error, "no data for " + std::to_string(remote_.client->options.stall_timeout.count()) +
                                                                          " ms (http_options::stall_timeout)"));
-        if (code != CURLE_OK) {
+        if (code != CURLE_OK && !cut_short_) {
             std::string text = curl_easy_strerror(code);
             if (error_text_[0] != '\0') text += ": " + std::string(error_text_);
             return failed(retryable(code) ? verdict::retry : verdict::fail, error(errc::network_error, text));
@@ -337,7 +338,8 @@ private:
             case body_mode::discard: break;
         }
         discarded_ += n;
-        return discarded_ <= max_discarded_bytes;  // an error page: the connection goes instead
+        cut_short_ = discarded_ > max_discarded_bytes;  // a long error page: the connection goes instead
+        return !cut_short_;
     }
 
     bool take_whole(const char* data, std::size_t n) {
@@ -385,6 +387,7 @@ private:
     attempt_result by_status() {
         if (is_redirect(status_)) return redirect();
         if (is_transient(status_)) return transient();
+        if (expired()) return ask_again();
         if (status_ == 404) return failed(verdict::fail, error(errc::file_not_found, "not found (HTTP 404)"));
         if (status_ == 401 || status_ == 403)
             return failed(verdict::fail, error(errc::permission_denied, "access denied (HTTP " + std::to_string(status_) + ")"));
@@ -392,6 +395,20 @@ private:
         if (status_ != 200 && status_ != 206)
             return failed(verdict::fail, error(errc::remote_error, "unexpected answer HTTP " + std::to_string(status_)));
         return body_complete();
+    }
+
+    // Refused where a redirect led (a signed CDN URL that has expired): the URL asked for is
+    // asked again, once per request, for a fresh redirect (which counts as one).
+    bool expired() const {
+        const bool refused = status_ == 401 || status_ == 403 || status_ == 404 || status_ == 410;
+        return refused && !job_.asked_again && opened_ == nullptr && job_.at != to_string(remote_.origin);
+    }
+    attempt_result ask_again() {
+        job_.asked_again = true;
+        attempt_result r;
+        r.kind = verdict::redirect;
+        r.location = to_string(remote_.origin);
+        return r;
     }
 
     attempt_result redirect() {
@@ -463,6 +480,7 @@ private:
     std::uint64_t at_ = 0;    // object offset of the next body byte
     std::uint64_t left_ = 0;  // bytes the current range (or part) still has
     std::uint64_t discarded_ = 0;
+    bool cut_short_ = false;  // the body of an answer not used was too long to read to its end
     std::optional<safetensors::error> failure_;
     clock::time_point last_activity_{};
     char error_text_[CURL_ERROR_SIZE] = {};
