@@ -20,6 +20,10 @@
 
 #include "../error.hpp"
 
+#if LIBCURL_VERSION_NUM < 0x074200
+#error "safetensors/http.hpp needs libcurl 7.66 or later (curl_multi_poll)"
+#endif
+
 namespace safetensors::detail::http {
 
 // curl_global_init once per process, before the first handle (thread-safe: a function-local

@@ -116,8 +116,13 @@ public:
         const http_options& o = remote_.client->options;
         CURL* e = easy_.get();
         curl_easy_setopt(e, CURLOPT_URL, job_.at.c_str());
+#if LIBCURL_VERSION_NUM >= 0x075500  // 7.85: the _STR forms; the bit masks are deprecated there
         curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
         curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+#else
+        curl_easy_setopt(e, CURLOPT_PROTOCOLS, static_cast<long>(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+        curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS, static_cast<long>(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+#endif
         curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);  // each hop is checked here (finish)
         curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
         curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
