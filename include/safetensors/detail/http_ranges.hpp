@@ -222,8 +222,9 @@ inline bool parse_part_headers(std::string_view block, content_range& range, con
 // delimiter line "--boundary" (preceded by CRLF, except at the very start of the body), transport
 // padding (spaces, tabs), CRLF, header lines, an empty line, then the body up to the next CRLF
 // "--boundary"; the close delimiter "--boundary--" ends the body and whatever follows (the
-// epilogue) is ignored. Lines end in CRLF only: a bare LF is an error, since a body's last byte
-// could be a CR and no server sends LF-only multipart.
+// epilogue) is ignored. Lines end in CRLF only, a bare LF is an error: no server sends LF-only
+// multipart, and a body's delimiter is CRLF "--boundary" by definition, so tolerating LF in the
+// lines around it would only make malformed answers look valid.
 //
 // Checks: each part has exactly one valid Content-Range; its body is exactly last - first + 1
 // bytes, so a delimiter that comes sooner is an error (a server whose boundary occurs in the
@@ -248,6 +249,8 @@ public:
     };
 
     // boundary: as multipart_boundary() returns it (an invalid one fails the first feed()).
+    // max_part_header_bytes bounds each part's headers (the empty line included) and, with the
+    // delimiter's length added, the preamble.
     multipart_parser(std::string boundary, sink& out, std::size_t max_part_header_bytes = 8192)
         : delimiter_("\r\n--" + boundary), out_(out), max_header_bytes_(max_part_header_bytes) {
         if (!is_valid_boundary(boundary)) fail("invalid multipart boundary");
