@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "version.hpp"
@@ -46,6 +47,11 @@ struct http_options {
     // are fetched as one, with the bytes between them, in parallel single-range requests.
     std::uint64_t coalesce_gap = 4096;
     std::string user_agent = "safetensors-hpp/" SAFETENSORS_VERSION_STRING;
+
+    // Called during each read that needs requests, on the reading thread, at most every 100 ms
+    // and once when the read is done: bytes of the read arrived so far and bytes it asks for
+    // (a progress line for long transfers). Throwing from it stops the read with that exception.
+    std::function<void(std::uint64_t received, std::uint64_t total)> progress;
 };
 
 } // namespace safetensors

@@ -12,8 +12,10 @@
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
+#include <stdexcept>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "../support/errors.hpp"
@@ -146,6 +148,27 @@ TEST_CASE("http: load() of a 32 MiB file: parallel chunk requests, the local byt
     CHECK(std::vector<std::byte>(w.bytes().begin(), w.bytes().end()) == bytes_of(local.tensor("w")));
     CHECK(t.requests == 4);  // 8 MiB each
     CHECK(t.bytes < local.tensor("w").byte_size() + 4096);
+}
+
+TEST_CASE("http: http_options::progress reports a read's bytes as they arrive, and its end") {
+    auto options = tls_options();
+    std::vector<std::pair<std::uint64_t, std::uint64_t>> calls;
+    options.progress = [&calls](std::uint64_t received, std::uint64_t total) { calls.emplace_back(received, total); };
+    const auto remote = safetensors::open_url(http_test::nginx().https_url(matrix_relative()), options);
+    CHECK(calls.empty());  // the open is not a read
+    const auto view = remote.tensor("w");
+    std::vector<std::byte> bytes(static_cast<std::size_t>(view.byte_size()));
+    view.read_bytes(0, bytes.data(), bytes.size());
+    REQUIRE(!calls.empty());
+    // Everything but the bytes the open fetched already (the file's first 32 KiB).
+    const std::uint64_t requested = view.byte_size() - (std::uint64_t{32} << 10) + view.source_offset();
+    CHECK(calls.back() == std::make_pair(requested, requested));
+    for (std::size_t i = 1; i < calls.size(); ++i) CHECK(calls[i - 1].first <= calls[i].first);
+
+    // A callback that throws stops the read with its exception.
+    options.progress = [](std::uint64_t, std::uint64_t) { throw std::runtime_error("stop here"); };
+    const auto stopped = safetensors::open_url(http_test::nginx().https_url(matrix_relative()), options);
+    CHECK_THROWS_WITH_AS(stopped.tensor("w").read_bytes(0, bytes.data(), bytes.size()), "stop here", std::runtime_error);
 }
 
 TEST_CASE("http: several threads read one source at once") {

@@ -46,9 +46,13 @@ public:
     void run(const std::vector<std::vector<piece>>& requests) {
         session_lease s(remote_.client->sessions);
         session_ = &*s;
-        for (const auto& pieces : requests) pending_.emplace_back(new job(pieces, remote_.current_url()));
+        for (const auto& pieces : requests) {
+            for (const piece& p : pieces) total_ += p.size();
+            pending_.emplace_back(new job(pieces, remote_.current_url()));
+        }
         try {
             loop();
+            report_progress(true);
         } catch (...) {
             stop_all();
             throw;
@@ -69,6 +73,7 @@ private:
             if (m != CURLM_OK) remote_.fail(errc::network_error, std::string("libcurl: ") + curl_multi_strerror(m));
             collect_done();
             stop_stalled();
+            report_progress(false);
             if (!pending_.empty() || !flying_.empty())
                 curl_multi_poll(session_->multi(), nullptr, 0, static_cast<int>(wait_time().count()), nullptr);
         }
@@ -207,6 +212,23 @@ private:
         pending_.push_front(std::move(j));
     }
 
+    // http_options::progress, for reads (not the open): what has arrived of what was asked
+    // for. Coalesced requests also fetch the gaps between ranges, hence the clamp.
+    void report_progress(bool done) {
+        if (!options_.progress || opened_ != nullptr) return;
+        const auto now = clock::now();
+        if (!done && now - last_report_ < std::chrono::milliseconds(100)) return;
+        last_report_ = now;
+        std::uint64_t missing = 0;
+        auto add = [&missing](const coverage& got) {
+            for (const piece& p : got.pieces()) missing += p.size();
+            missing -= got.received();
+        };
+        for (const auto& j : pending_) add(j->got);
+        for (const flight& f : flying_) add(f.owner->got);
+        options_.progress(total_ - std::min(missing, total_), total_);
+    }
+
     // After a failure: every transfer out of the multi handle, its easy handle kept.
     void stop_all() noexcept {
         for (flight& f : flying_) {
@@ -226,6 +248,8 @@ private:
     session* session_ = nullptr;
     std::deque<std::unique_ptr<job>> pending_;
     std::vector<flight> flying_;
+    std::uint64_t total_ = 0;          // bytes the read asks for
+    clock::time_point last_report_{};  // of progress
 };
 
 } // namespace safetensors::detail::http
