@@ -20,6 +20,8 @@ test_packages=(
     universal-ctags            # the structure test: no function in include/ over 60 lines
     libdlpack-dev              # DLPack export tests (dlpack.hpp)
     libopenmpi-dev openmpi-bin # MPI tensor-parallel example and its test
+    libcurl4-openssl-dev       # the HTTP(S) reader (http.hpp) and its tests
+    nginx-light openssl python3 # the HTTP tests' servers: nginx, its throw-away CA, the fault server
 )
 # For the benchmark chart and the comparison with torch (not needed by the tests).
 bench_packages=(python3-matplotlib python3-torch)

@@ -6,11 +6,11 @@
 #            benchmarks at -O0 (compiled to be checked and run by the tests, not timed), the
 #            public API instantiated at -O2; the CUDA tests compiled
 #            by nvcc where it exists; ctest (unit, README blocks, consumers, MPI on 4 ranks,
-#            heap peak, CUDA)
-#   asan     clang++ C++20, ASan+UBSan (any finding fatal): the unit tests, the tools and the
-#            MPI example they run, the strict API check, every header on its own (strict
-#            warnings); ctest without the consumer tests and the README program (both in the
-#            gcc stage)
+#            heap peak, CUDA, the HTTP reader against nginx and a fault server)
+#   asan     clang++ C++20, ASan+UBSan (any finding fatal): the unit tests, the HTTP tests, the
+#            tools and the MPI example they run, the strict API check, every header on its own
+#            (strict warnings); ctest without the consumer tests and the README program (both
+#            in the gcc stage)
 #   windows  MinGW-w64 (POSIX threads) cross-build of the unit tests, run under Wine
 #   m32      g++ -m32 -Werror: the public-API compile check and every header (strict warnings,
 #            one translation unit); the unit tests at -O0, built and run only where the kernel
@@ -74,7 +74,7 @@ gcc_release() {
         -DSAFETENSORS_PROGRAM_FLAGS=-O0 \
         -DSAFETENSORS_BUILD_TESTS=ON -DSAFETENSORS_BUILD_EXAMPLES=ON \
         -DSAFETENSORS_BUILD_BENCHMARKS=ON -DSAFETENSORS_WERROR=ON -DSAFETENSORS_SANITIZE= \
-        -DSAFETENSORS_REQUIRE_DLPACK=ON -DSAFETENSORS_REQUIRE_MPI=ON
+        -DSAFETENSORS_REQUIRE_DLPACK=ON -DSAFETENSORS_REQUIRE_MPI=ON -DSAFETENSORS_REQUIRE_HTTP=ON
     cmake --build "$dir" -j "$jobs"
     (cd "$dir" && ctest --output-on-failure -j "$jobs")
     if [[ -z "$nvcc_path" ]]; then
@@ -104,12 +104,12 @@ clang_sanitize() {
         -DSAFETENSORS_BUILD_TESTS=ON -DSAFETENSORS_BUILD_EXAMPLES=ON \
         -DSAFETENSORS_BUILD_BENCHMARKS=OFF -DSAFETENSORS_WERROR=ON \
         -DSAFETENSORS_SANITIZE=address,undefined -DSAFETENSORS_CUDA=OFF \
-        -DSAFETENSORS_REQUIRE_DLPACK=ON -DSAFETENSORS_REQUIRE_MPI=ON
-    # What runs here (the unit tests, the tools they run, the MPI example), the strict API
+        -DSAFETENSORS_REQUIRE_DLPACK=ON -DSAFETENSORS_REQUIRE_MPI=ON -DSAFETENSORS_REQUIRE_HTTP=ON
+    # What runs here (the unit tests, the HTTP tests, the tools they run, the MPI example), the strict API
     # check and every header on its own (clang++; the m32 stage does it with g++); the other
     # examples and the README program are built by the gcc stage.
-    cmake --build "$dir" --target safetensors-tests safetensors-inspect safetensors-rewrite example-mpi-shards \
-        safetensors-api-check safetensors-header-check -j "$jobs"
+    cmake --build "$dir" --target safetensors-tests safetensors-http-tests safetensors-inspect safetensors-rewrite \
+        example-mpi-shards safetensors-api-check safetensors-header-check -j "$jobs"
     (
         cd "$dir"
         export ASAN_OPTIONS="abort_on_error=1:halt_on_error=1:detect_leaks=1:detect_stack_use_after_return=1:strict_string_checks=1:check_initialization_order=1:strict_init_order=1"

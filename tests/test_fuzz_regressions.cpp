@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "fuzz/fuzz_multipart.hpp"
 #include "fuzz/fuzz_reader.hpp"
 #include "fuzz/fuzz_roundtrip.hpp"
 #include "fuzz/fuzz_slice_spec.hpp"
@@ -37,3 +38,4 @@ std::size_t replay(const std::string& target, Body body) {
 TEST_CASE("fuzz regressions: reader") { CHECK(replay("reader", fuzz::fuzz_reader_one) >= 1); }
 TEST_CASE("fuzz regressions: slice_spec") { CHECK(replay("slice_spec", fuzz::fuzz_slice_spec_one) >= 1); }
 TEST_CASE("fuzz regressions: roundtrip") { CHECK(replay("roundtrip", fuzz::fuzz_roundtrip_one) >= 1); }
+TEST_CASE("fuzz regressions: multipart") { CHECK(replay("multipart", fuzz::fuzz_multipart_one) >= 1); }

@@ -16,7 +16,7 @@ namespace safetensors {
 
 // Stable numeric codes. Each hundred is one area, so a caller can test the range:
 //   1xx I/O, 2xx header, 3xx access (lookup, typed access, slicing),
-//   4xx writer, 5xx sharded index, 6xx CUDA, 7xx conversion / interop.
+//   4xx writer, 5xx sharded index, 6xx CUDA, 7xx conversion / interop, 8xx remote (HTTP).
 enum class errc : int {
     ok = 0,
 
@@ -72,6 +72,14 @@ enum class errc : int {
     cancelled = 601,
 
     unsupported_dtype = 700,
+
+    remote_error = 800,          // an HTTP status the reader cannot use (the message names it)
+    range_not_supported = 801,   // the server ignores Range (200 with the whole body)
+    remote_changed = 802,        // size, ETag or Last-Modified differ from the ones pinned at open
+    network_error = 803,         // connection, TLS or timeout failure after the last attempt
+    unsafe_redirect = 804,       // to a scheme other than http(s), https -> http, or too many
+    invalid_url = 805,
+    invalid_response = 806,      // bad Content-Range, malformed multipart, wrong length
 };
 
 namespace detail {
@@ -87,7 +95,8 @@ public:
         if (code < 500) return "write error";
         if (code < 600) return "invalid sharded index";
         if (code < 700) return "CUDA error";
-        return "unsupported conversion";
+        if (code < 800) return "unsupported conversion";
+        return "remote file error";
     }
 };
 

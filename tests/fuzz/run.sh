@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds (if needed) and runs one libFuzzer target on its seeds with the dictionary.
 #   tests/fuzz/run.sh TARGET SECONDS [OUTDIR]
-#     TARGET   reader | slice_spec | roundtrip | index | header_scan  (the fuzz_<TARGET> executable)
+#     TARGET   reader | slice_spec | roundtrip | index | header_scan | multipart  (the fuzz_<TARGET> executable)
 #     SECONDS  -max_total_time
 #     OUTDIR   where the run keeps its files (default build/fuzz-runs/TARGET):
 #                corpus/   scratch corpus: a copy of the seeds plus what the run finds
@@ -9,7 +9,7 @@
 #                fuzz.log  libFuzzer's full output
 #                summary.txt  the lines printed at the end
 # Environment: FUZZ_BUILD_DIR (default build/fuzz; configured with clang++ on first use),
-# FUZZ_MAX_LEN (default 65536 for file targets, 4096 for slice_spec), FUZZ_JOBS (build -j, 2),
+# FUZZ_MAX_LEN (default 65536 for file targets, 4096 for slice_spec and multipart), FUZZ_JOBS (build -j, 2),
 # FUZZ_ARGS (extra libFuzzer arguments, e.g. "-use_value_profile=1"), FUZZ_BUILD_TARGET (what to
 # build first; scripts/test.sh sets "fuzzers" to build all targets in one parallel build),
 # FUZZ_BUILD_ONLY=1 (build, run nothing), FUZZ_SKIP_BUILD=1 (the targets are built already,
@@ -31,11 +31,14 @@ build="${FUZZ_BUILD_DIR:-build/fuzz}"
 data=tests/data/reference
 
 # Seeds per target: every reference fixture unless the target reads something else.
-# A new target whose inputs are not safetensors files adds one line here.
+# A new target whose inputs are not safetensors files adds one line here (and its own
+# dictionary, when the format's tokens are not safetensors.dict's).
 max_len="${FUZZ_MAX_LEN:-65536}"
+dict=tests/fuzz/safetensors.dict
 case "$target" in
     slice_spec) seeds=(tests/fuzz/corpus/slice_spec/*); max_len="${FUZZ_MAX_LEN:-4096}" ;;
     index) seeds=(tests/fuzz/corpus/index/*) ;;
+    multipart) seeds=(tests/fuzz/corpus/multipart/*); max_len="${FUZZ_MAX_LEN:-4096}"; dict=tests/fuzz/multipart.dict ;;
     *) seeds=("$data"/valid/*.safetensors "$data"/malformed/*.safetensors
               $(find "$data/model" -name '*.safetensors' | sort)) ;;
 esac
@@ -69,7 +72,7 @@ done
 echo "fuzz_$target: ${seconds}s, corpus $out/corpus ($(ls "$out/corpus" | wc -l) inputs), log $out/fuzz.log"
 status=0
 # shellcheck disable=SC2086  # FUZZ_ARGS is a list of options
-"$exe" "$out/corpus" -dict=tests/fuzz/safetensors.dict -max_total_time="$seconds" -max_len="$max_len" \
+"$exe" "$out/corpus" -dict="$dict" -max_total_time="$seconds" -max_len="$max_len" \
     -timeout=25 -rss_limit_mb=2560 -print_final_stats=1 -artifact_prefix="$out/crashes/" \
     ${FUZZ_ARGS:-} >"$out/fuzz.log" 2>&1 || status=$?
 
