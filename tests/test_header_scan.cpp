@@ -10,6 +10,7 @@
 #include "fuzz/fuzz_header_scan.hpp"
 #include "support/bytes.hpp"
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
@@ -207,4 +208,36 @@ TEST_CASE("header scan: the scanner completes the headers of the reference model
         }
     }
     CHECK(files >= 3);
+}
+
+TEST_CASE("header scan: the name index orders names bytewise, whatever their shared prefix and length") {
+    // Names that share prefixes of every length to 40 bytes and differ at one byte (ASCII or the
+    // first byte of a two-byte character), or only in length, listed in a scrambled order.
+    const std::string prefix = "model.layers.12.self_attn.q_proj.weight.x";
+    std::vector<std::string> names;
+    for (std::size_t shared = 0; shared <= 40; ++shared)
+        for (const char* tail : {"a", "b", "\xc3\xa9", "", "a.", "\x7f"}) names.push_back(prefix.substr(0, shared) + tail);
+    std::sort(names.begin(), names.end());
+    names.erase(std::unique(names.begin(), names.end()), names.end());
+    std::vector<std::string> file_order = names;
+    for (std::size_t i = 0; i < file_order.size(); ++i) std::swap(file_order[i], file_order[(i * 7919) % file_order.size()]);
+    for (bool sorted_in_file : {false, true}) {
+        const std::vector<std::string>& listed = sorted_in_file ? names : file_order;
+        std::string header = "{";
+        for (std::size_t i = 0; i < listed.size(); ++i)
+            header += (i ? "," : "") + ("\"" + listed[i] + "\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[") +
+                      std::to_string(i) + "," + std::to_string(i + 1) + "]}";
+        header += "}";
+        const st::header_table table = st::parse_header(header, listed.size());
+        std::vector<std::string> by_index;
+        for (auto i : table.sorted_indices()) by_index.emplace_back(table.name(i));
+        CHECK(by_index == names);
+        for (const std::string& name : names) CHECK(table.find(name).has_value());
+        // The same with one name twice: refused, whatever the name's length.
+        const std::string twice = header.substr(0, header.size() - 1) + ",\"" + listed[listed.size() / 2] +
+                                  "\":{\"dtype\":\"U8\",\"shape\":[0],\"data_offsets\":[" + std::to_string(listed.size()) +
+                                  "," + std::to_string(listed.size()) + "]}}";
+        CHECK_THROWS_WITH(st::parse_header(twice, listed.size()),
+                          ("[safetensors.error.211] duplicate tensor name \"" + listed[listed.size() / 2] + "\"").c_str());
+    }
 }

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <cstring>
 #include <memory>
+#include <new>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -76,7 +77,7 @@ public:
         return *this;
     }
 
-    const char* data() const noexcept { return bytes_ ? bytes_.get() : ""; }
+    const char* data() const noexcept { return bytes_ ? bytes_ : ""; }
     std::size_t size() const noexcept { return size_; }
 
     void reserve(std::size_t capacity) {
@@ -84,16 +85,29 @@ public:
     }
     void append(const char* text, std::size_t length) {
         if (length > capacity_ - size_) move_to(std::max(size_ + length, 2 * capacity_));
-        if (length != 0) std::memcpy(bytes_.get() + size_, text, length);
+        if (length != 0) std::memcpy(bytes_ + size_, text, length);
         size_ += length;
     }
 
+    ~name_pool() { release(); }
+
 private:
+    // Plain operator new and sized delete, as the table's vectors use: a first open in a fresh
+    // process pays for binding each library function it calls first (new[] and delete[] are two more).
     void move_to(std::size_t capacity) {
-        std::unique_ptr<char[]> bytes(new char[capacity]);
-        if (size_ != 0) std::memcpy(bytes.get(), bytes_.get(), size_);
-        bytes_ = std::move(bytes);
+        auto* bytes = static_cast<char*>(::operator new(capacity));
+        if (size_ != 0) std::memcpy(bytes, bytes_, size_);
+        release();
+        bytes_ = bytes;
         capacity_ = capacity;
+    }
+    void release() noexcept {
+        if (bytes_ == nullptr) return;
+#if defined(__cpp_sized_deallocation)
+        ::operator delete(bytes_, capacity_);
+#else
+        ::operator delete(bytes_);
+#endif
     }
     void swap(name_pool& other) noexcept {
         std::swap(bytes_, other.bytes_);
@@ -101,7 +115,7 @@ private:
         std::swap(capacity_, other.capacity_);
     }
 
-    std::unique_ptr<char[]> bytes_;
+    char* bytes_ = nullptr;
     std::size_t size_ = 0;
     std::size_t capacity_ = 0;
 };
