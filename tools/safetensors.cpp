@@ -10,6 +10,7 @@
 //
 // Installed beside it, safetensors-inspect and safetensors-rewrite are this program under
 // another name: it then runs that subcommand (the tools of version 0.1, with their flags).
+// Every input may be a URL (http://, https://, hf://; --token, --ca-file: cli/remote.hpp).
 //
 // Error contract: one line "error: <message>" on standard error; exit 1 on an error, 2 on a
 // usage error (diff: 0 equal, 1 different, 2 any error).
@@ -24,6 +25,7 @@
 #include "cli/diff.hpp"
 #include "cli/inspect.hpp"
 #include "cli/output.hpp"
+#include "cli/remote.hpp"
 #include "cli/rewrite.hpp"
 #include "cli/stats.hpp"
 #include "cli/values.hpp"
@@ -50,6 +52,7 @@ int run(int argc, char** argv, int& error_status) {
         cli::add_inspect(app), cli::add_dump(app), cli::add_values(app), cli::add_stats(app),
         cli::add_diff(app),    cli::add_rewrite(app), cli::add_verify(app),
     };
+    for (const cli::command& c : commands) cli::add_remote_options(*c.app);  // every one reads inputs
     std::vector<char*> args(argv, argv + argc);
     const std::string alias = alias_of(argc > 0 ? argv[0] : nullptr);
     std::string alias_arg = alias;
@@ -90,17 +93,20 @@ int main(int argc, char** argv) {
     std::signal(SIGXFSZ, SIG_IGN);
 #endif
     int error_status = cli::exit_error;
+    // No message shows a token, not even CLI11's, which quotes arguments it did not expect.
+    const std::vector<std::string> tokens = cli::tokens_in(argc, argv);
+    const auto fail = [&](const std::string& message) { cli::report_error(cli::without_tokens(message, tokens)); };
     try {
         return run(argc, argv, error_status);
     } catch (const cli::usage_error& e) {
-        cli::report_error(e.what());
+        fail(e.what());
         return cli::exit_usage;
     } catch (const safetensors::error& e) {
-        cli::report_error(e.message());
+        fail(e.message());
     } catch (const std::bad_alloc&) {
-        cli::report_error("out of memory");
+        fail("out of memory");
     } catch (const std::exception& e) {
-        cli::report_error(e.what());
+        fail(e.what());
     }
     return error_status;
 }

@@ -1,6 +1,7 @@
 // safetensors command: an input path as one collection of tensors, whether it names a
-// .safetensors file, a model.safetensors.index.json or a folder holding either; and the
-// --filter / --exclude regular expressions that select tensors by name.
+// .safetensors file, a model.safetensors.index.json or a folder holding either, or is the URL of
+// a file or an index (remote.hpp); and the --filter / --exclude regular expressions that select
+// tensors by name.
 #pragma once
 
 #include <safetensors/safetensors.hpp>
@@ -11,6 +12,7 @@
 #include <vector>
 
 #include "output.hpp"
+#include "remote.hpp"
 
 namespace cli {
 
@@ -30,8 +32,16 @@ public:
 
     // validate: for a sharded input, open every shard and check them against the index
     // first (shards and weight_map agree, total_size right).
-    explicit checkpoint(std::string path, bool validate = true) : path_(std::move(path)) {
-        if (is_sharded_path(path_)) {
+    explicit checkpoint(std::string path, bool validate = true)
+        : path_(std::move(path)), remote_(is_url(path_)), shown_(remote_ ? shown_url(path_) : path_) {
+        if (remote_) {
+            if (is_index_url(path_)) {
+                sharded_ = open_url_index(path_);
+                if (validate) sharded_->validate();
+            } else {
+                single_ = open_url_file(path_);
+            }
+        } else if (is_sharded_path(path_)) {
             sharded_ = st::open_sharded(path_);
             if (validate) sharded_->validate();
         } else {
@@ -40,8 +50,21 @@ public:
     }
 
     const std::string& path() const noexcept { return path_; }
+    // How output names the input: the path as given, or the URL without its query.
+    const std::string& shown() const noexcept { return shown_; }
+    bool is_remote() const noexcept { return remote_; }
     bool is_sharded() const noexcept { return sharded_.has_value(); }
-    bool is_index() const noexcept { return sharded_ && sharded_->is_index(); }
+    // A sharded_file from open_sharded_url() says is_index() false (it comes from
+    // from_index()), though it was read from an index: a sharded URL is always one.
+    bool is_index() const noexcept { return sharded_ && (remote_ || sharded_->is_index()); }
+    // How output names the index: its path (a folder's index file), or its URL.
+    const std::string& index_shown() const noexcept { return remote_ ? shown_ : sharded_->index_path(); }
+    // How output names a shard: its path, or for an index URL the index's URL up to its last
+    // '/' and the shard's name (where the library reads it, the query aside).
+    std::string shard_shown(std::size_t shard) const {
+        if (!remote_) return sharded_->shard_path(shard);
+        return shown_.substr(0, shown_.rfind('/', shown_.find_first_of("?#")) + 1) + sharded_->shard_names().at(shard);
+    }
     const st::file& single() const { return *single_; }
     const st::sharded_file& sharded() const { return *sharded_; }
 
@@ -64,13 +87,17 @@ public:
 
     // The header's metadata (a single file, or a folder of one file); an index's metadata is
     // JSON (index_metadata()).
-    const st::metadata_map* metadata() const noexcept { return single_ ? single_->metadata() : sharded_->metadata(); }
+    const st::metadata_map* metadata() const noexcept {
+        return single_ ? single_->metadata() : is_index() ? sharded_->index().metadata() : sharded_->metadata();
+    }
     const nlohmann::json* index_metadata() const noexcept { return is_index() ? sharded_->metadata_json() : nullptr; }
 
     const std::vector<std::string>& shard_names() const { return sharded_->shard_names(); }
 
 private:
     std::string path_;
+    bool remote_;
+    std::string shown_;
     std::optional<st::file> single_;
     std::optional<st::sharded_file> sharded_;
 };

@@ -210,7 +210,8 @@ inline std::string table_report(const listing& l) {
     }
 
     std::string out;
-    out += (sharded && l.input.sharded().is_index() ? "index: " : "file: ") + printable(sharded && l.input.sharded().is_index() ? l.input.sharded().index_path() : l.input.path()) + "\n\n";
+    const bool index = l.input.is_index();
+    out += (index ? "index: " : "file: ") + printable(index ? l.input.index_shown() : l.input.shown()) + "\n\n";
     if (!rows.empty()) {
         auto line = [&](const std::string (&cells)[6]) {
             for (int c = 0; c < columns; ++c) {
@@ -264,7 +265,7 @@ inline std::string table_report(const listing& l) {
         out += "  " + printable(m.shard_names()[s]) + "  " + std::to_string(f.size()) +
                (f.size() == 1 ? " tensor, " : " tensors, ") + bytes_text(bytes) + "\n";
     }
-    if (!m.is_index()) {
+    if (!index) {
         if (const st::metadata_map* metadata = m.metadata()) append_metadata(out, *metadata);
         else out += "metadata: none\n";
         return out;
@@ -285,11 +286,10 @@ inline std::string table_report(const listing& l) {
 inline std::string json_report(const listing& l) {
     const bool sharded = l.input.is_sharded();
     std::string out = "{\n  \"metadata\": ";
-    const bool index_metadata = sharded && l.input.sharded().is_index();
-    const st::metadata_map* metadata = sharded ? l.input.sharded().metadata() : l.input.single().metadata();
-    if (index_metadata) {
+    const st::metadata_map* metadata = l.input.metadata();
+    if (l.input.is_index()) {
         // The index's own JSON values (numbers stay numbers), ASCII only.
-        const nlohmann::json* values = l.input.sharded().metadata_json();
+        const nlohmann::json* values = l.input.index_metadata();
         if (!values) {
             out += "null";
         } else if (values->empty()) {
@@ -383,11 +383,12 @@ inline std::string combined_json(const std::vector<std::pair<std::string, std::s
 }
 
 // The bytes of a tensor_view or a tensor_slice (packed, row-major), read in chunks through
-// read_bytes: a file truncated after open gives an error instead of a SIGBUS.
+// read_bytes: a file truncated after open gives an error instead of a SIGBUS. Over HTTP a chunk
+// is a read: 32 MiB are 4 requests of 8 MiB in flight at once, where 1 MiB would be one.
 template <class Bytes>
-void dump_bytes(const Bytes& source) {
+void dump_bytes(const Bytes& source, bool remote) {
     binary_stdout();
-    constexpr std::size_t chunk = std::size_t(1) << 20;
+    const std::size_t chunk = std::size_t(1) << (remote ? 25 : 20);
     std::vector<unsigned char> buffer(static_cast<std::size_t>(std::min<std::uint64_t>(source.byte_size(), chunk)));
     for (std::uint64_t done = 0; done < source.byte_size();) {
         const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(source.byte_size() - done, chunk));
@@ -399,9 +400,10 @@ void dump_bytes(const Bytes& source) {
 
 inline void dump_tensor(const std::string& path, const std::string& name, const std::optional<std::string>& slice) {
     // tensor_not_found (or a broken shard) before any output; a bad SPEC too.
-    const st::tensor_view view = checkpoint(path, /*validate=*/false).tensor(name);
-    if (slice) dump_bytes(view.slice(*slice));
-    else dump_bytes(view);
+    const checkpoint input(path, /*validate=*/false);
+    const st::tensor_view view = input.tensor(name);
+    if (slice) dump_bytes(view.slice(*slice), input.is_remote());
+    else dump_bytes(view, input.is_remote());
 }
 
 } // namespace inspect_detail
@@ -471,7 +473,7 @@ inline command add_inspect(CLI::App& root, const std::string& name = "inspect") 
                 std::vector<std::pair<std::string, std::string>> reports;
                 for (const std::string& file : opts->files) {
                     const auto listing = inspect_detail::make_listing(file, filter, key);
-                    reports.emplace_back(file, opts->json ? inspect_detail::json_report(listing)
+                    reports.emplace_back(listing.input.shown(), opts->json ? inspect_detail::json_report(listing)
                                                           : inspect_detail::table_report(listing));
                 }
                 std::string text;

@@ -316,7 +316,7 @@ inline int run_stats(const CLI::App& app, const stats_options& opts) {
     std::vector<input_rows> reports(inputs.size());
     for (std::size_t i = 0; i < inputs.size(); ++i) {
         const checkpoint& c = inputs[i];
-        reports[i].title = c.is_index() ? "index: " + printable(c.sharded().index_path()) : "file: " + printable(c.path());
+        reports[i].title = c.is_index() ? "index: " + printable(c.index_shown()) : "file: " + printable(c.shown());
     }
     for (std::size_t k = 0; k < jobs.size(); ++k) reports[jobs[k].input].rows.emplace_back(&jobs[k], &results[k]);
 
@@ -329,7 +329,7 @@ inline int run_stats(const CLI::App& app, const stats_options& opts) {
         out = "{\n";
         for (std::size_t i = 0; i < reports.size(); ++i) {
             out += "  ";
-            append_json_string(out, opts.files[i]);
+            append_json_string(out, inputs[i].shown());
             out += ": " + json_report(reports[i], "  ") + (i + 1 < reports.size() ? ",\n" : "\n");
         }
         out += "}\n";
