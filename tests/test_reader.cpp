@@ -332,4 +332,20 @@ TEST_CASE("reader: a sharded checkpoint whose shards come through readers") {
     CHECK(e.message == "missing shard \"model-00002-of-00002.safetensors\" of index: no object "
                        "model-00002-of-00002.safetensors");
     CHECK(error_of([&] { (void)safetensors::sharded_file::from_index(index, safetensors::sharded_file::shard_opener{}); }).code == errc::invalid_argument);
+
+    // An index is an index however it came, and its name (a URL) is what messages call it.
+    CHECK(sharded.is_index());
+    CHECK(sharded.index_path().empty());
+    CHECK(sharded.shard_path(0) == "model-00001-of-00002.safetensors");
+    const auto named = safetensors::sharded_file::from_index(
+        index,
+        [&](const std::string& name) -> std::shared_ptr<const safetensors::source> {
+            safetensors::detail::throw_error(errc::file_not_found, "no object " + name);
+        },
+        "https://example.com/m/model.safetensors.index.json");
+    CHECK(named.is_index());
+    CHECK(named.index_path() == "https://example.com/m/model.safetensors.index.json");
+    CHECK(error_of([&] { (void)named.tensor("a"); }).message ==
+          "missing shard \"model-00001-of-00002.safetensors\" of index \"https://example.com/m/model.safetensors.index.json\": "
+          "no object model-00001-of-00002.safetensors");
 }

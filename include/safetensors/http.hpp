@@ -133,7 +133,7 @@ inline sharded_file open_sharded_url(const std::string& index_url, const http_op
         return sharded_file::from_index(std::move(index), [c, where, commit](const std::string& name) {
             return std::shared_ptr<const source>(
                 detail::http::open_location(c, detail::http::shard_location(where, commit, name, c->options)));
-        });
+        }, where.shown);
     });
 }
 

@@ -89,6 +89,7 @@ struct sharded_state {
     std::function<std::shared_ptr<const source>(const std::string&)> opener;
     std::unique_ptr<shard_slot[]> slots;
     const metadata_map* single_metadata = nullptr;  // a single file's __metadata__
+    bool single_file = false;                       // one file opened as a collection, no index
 };
 
 inline bool ends_with(std::string_view text, std::string_view suffix) noexcept {
@@ -143,19 +144,23 @@ public:
     // it is first needed: a reader of your own (an object store, HTTP, see source.hpp) for
     // every shard. Fetch the index's text through the same reader and parse_index() it.
     // A safetensors::error with file_not_found from opener is reported as missing_shard.
+    // index_name: what index_path() returns and messages call the index (its URL, say);
+    // shard_path() is then the shard's name.
     using shard_opener = std::function<std::shared_ptr<const safetensors::source>(const std::string& shard_name)>;
-    static sharded_file from_index(index_table index, shard_opener opener) {
+    static sharded_file from_index(index_table index, shard_opener opener, const std::string& index_name = {}) {
         if (!opener) detail::throw_error(errc::invalid_argument, "from_index: empty shard opener");
         auto state = make_state(std::move(index), {});
         state->opener = std::move(opener);
-        state->where = "index";
+        state->index_path = index_name;
+        state->where = index_name.empty() ? std::string("index") : "index " + detail::quote(index_name);
         fill_slots(*state);
         return sharded_file(std::move(state));
     }
 
-    // Whether this came from an index file (false for a single file opened as a collection).
-    bool is_index() const noexcept { return !state_->index_path.empty(); }
-    // The index file's path as given ("" for a single file), and the folder of the shards.
+    // Whether this came from an index (false for a single file opened as a collection).
+    bool is_index() const noexcept { return !state_->single_file; }
+    // The index file's path as given ("" for a single file, or an index given in memory
+    // without a name), and the folder of the shards.
     const std::string& index_path() const noexcept { return state_->index_path; }
     const std::string& folder() const noexcept { return state_->folder; }
 
@@ -325,6 +330,7 @@ private:
         state->slots[0].opened.emplace(f);
         state->slots[0].ready.store(true, std::memory_order_release);
         state->single_metadata = state->slots[0].opened->metadata();
+        state->single_file = true;
         return sharded_file(std::move(state));
     }
 

@@ -19,6 +19,7 @@
 
 #include "../support/cli.hpp"
 #include "../support/errors.hpp"
+#include "support/fixtures.hpp"
 #include "support/servers.hpp"
 
 namespace http_cli_tests {
@@ -47,13 +48,12 @@ inline std::string replaced(std::string text, const std::string& from, const std
     return text;
 }
 
-inline std::string local_path(const std::string& relative) { return http_test::www_dir() + "/" + relative; }
 
 // Every .safetensors under data/reference (valid, malformed, model/gpt2_tiny), relative to www_dir().
 inline std::vector<std::string> reference_fixtures() {
     std::vector<std::string> out;
     for (const char* folder : {"data/reference/valid", "data/reference/malformed"})
-        for (const auto& entry : std::filesystem::directory_iterator(local_path(folder)))
+        for (const auto& entry : std::filesystem::directory_iterator(http_test::local_path(folder)))
             if (entry.path().extension() == ".safetensors")
                 out.push_back(std::string(folder) + "/" + entry.path().filename().string());
     std::sort(out.begin(), out.end());
@@ -80,7 +80,7 @@ template <class UrlOf>
 void check_batch(const std::vector<std::string>& relatives, UrlOf url_of, const std::vector<std::string>& options) {
     std::vector<std::string> paths, urls;
     for (const std::string& relative : relatives) {
-        paths.push_back(local_path(relative));
+        paths.push_back(http_test::local_path(relative));
         urls.push_back(url_of(relative));
     }
     for (const bool json : {false, true}) {
@@ -122,7 +122,7 @@ TEST_CASE("cli over http: every reference fixture prints what the local file pri
     std::size_t refused = 0, dumped = 0;
     for (const std::string& relative : reference_fixtures()) {
         INFO(relative);
-        const std::string path = local_path(relative), url = nginx.http_url(relative);
+        const std::string path = http_test::local_path(relative), url = nginx.http_url(relative);
         if (!opens(path)) {  // one run each: the first error ends a run
             ++refused;
             const run_result local = inspect_cli({"--json", path});
@@ -148,7 +148,7 @@ TEST_CASE("cli over http: every reference fixture prints what the local file pri
 TEST_CASE("cli over https: --dump and --slice with --ca-file; without it the certificate is refused") {
     const auto& nginx = http_test::nginx();
     const std::string relative = "data/reference/valid/slicing.safetensors";
-    const std::string path = local_path(relative), url = nginx.https_url(relative);
+    const std::string path = http_test::local_path(relative), url = nginx.https_url(relative);
     for (const std::vector<std::string>& dump :
          {std::vector<std::string>{"dump", "x_f32"}, {"dump", "x_i16", "--slice", "1, :, 3"}, {"dump", "v", "--slice", "::3"}}) {
         std::vector<std::string> local_args = dump, remote_args = dump;
@@ -169,7 +169,7 @@ TEST_CASE("cli over https: --dump and --slice with --ca-file; without it the cer
 
 TEST_CASE("cli over http: an index URL prints what the local index prints; stats, values, verify, diff, rewrite") {
     const auto& nginx = http_test::nginx();
-    const std::string index = local_path(sharded_index), url = nginx.http_url(sharded_index);
+    const std::string index = http_test::local_path(sharded_index), url = nginx.http_url(sharded_index);
     const std::string folder = index.substr(0, index.rfind('/') + 1), url_folder = url.substr(0, url.rfind('/') + 1);
     const std::vector<std::vector<std::string>> commands = {
         {"inspect", "--json"},
@@ -208,7 +208,7 @@ TEST_CASE("cli over http: --token and HF_TOKEN reach the URL's host, hf:// follo
     const auto& server = http_test::fault_server();
     const std::string relative = "data/reference/valid/slicing.safetensors";
     const std::string token = "cli-secret-token-0123456789";
-    const run_result local = safetensors_cli({"inspect", "--json", local_path(relative)});
+    const run_result local = safetensors_cli({"inspect", "--json", http_test::local_path(relative)});
     const auto tool_requests = [&] {  // without the test's own (/_reset, /_stats)
         std::vector<nlohmann::json> out;
         for (const auto& request : server.requests())
@@ -267,11 +267,38 @@ TEST_CASE("cli over http: a missing file or index names the URL without its quer
     // A shard the index names but the server lacks: missing_shard, the shard's URL in the message.
     const std::string index = "gen/cli-missing-shard/model.safetensors.index.json";
     std::filesystem::create_directories(http_test::gen_dir() + "/cli-missing-shard");
-    http_test::write_text(local_path(index), R"({"weight_map": {"w": "model-00001-of-00001.safetensors"}})");
+    http_test::write_text(http_test::local_path(index), R"({"weight_map": {"w": "model-00001-of-00001.safetensors"}})");
     const run_result r = safetensors_cli({"inspect", nginx.http_url(index)});
     test_support::check_error_shape(r, 1);
-    CHECK(r.err == "error: missing shard \"model-00001-of-00001.safetensors\" of index: \"" +
-                       nginx.http_url("gen/cli-missing-shard/model-00001-of-00001.safetensors") + "\": not found (HTTP 404)\n");
+    CHECK(r.err == "error: missing shard \"model-00001-of-00001.safetensors\" of index \"" + nginx.http_url(index) +
+                       "\": \"" + nginx.http_url("gen/cli-missing-shard/model-00001-of-00001.safetensors") +
+                       "\": not found (HTTP 404)\n");
 }
 
 #endif
+
+namespace http_cli_tests {
+// 64 MiB of U8, the smallest transfer that gets a progress line.
+inline const std::string& large_relative() {
+    static const std::string relative = [] {
+        std::vector<std::uint8_t> values(std::size_t{64} << 20, 7);
+        safetensors::save(http_test::gen_dir() + "/large.safetensors", {{"big", safetensors::dtype::U8, {values.size()}, values}});
+        return std::string("gen/large.safetensors");
+    }();
+    return relative;
+}
+} // namespace http_cli_tests
+
+TEST_CASE("cli over http: a long --dump shows a progress line on a terminal, and only there") {
+    const std::string url = http_test::nginx().http_url(large_relative());
+    // script(1) gives the tool a terminal; standard output goes to /dev/null inside it.
+    const std::string command = "env -u HF_TOKEN " + std::string(SAFETENSORS_CLI_EXE) + " dump " + url + " big >/dev/null";
+    const run_result on_terminal = test_support::run_program("/usr/bin/script", {"-qec", command, "/dev/null"});
+    REQUIRE_MESSAGE(on_terminal.status == 0, shown(on_terminal));
+    CHECK(on_terminal.out.find("fetching [") != std::string::npos);
+    CHECK(on_terminal.out.find("] 100% 64.0 MiB of 64.0 MiB") != std::string::npos);
+    const run_result piped = safetensors_cli({"dump", url, "big"});
+    REQUIRE_MESSAGE(piped.status == 0, shown(piped));
+    CHECK(piped.err.empty());
+    CHECK(piped.out.size() == (std::size_t{64} << 20));
+}

@@ -29,7 +29,6 @@ using namespace std::chrono_literals;
 // goes to the server.
 const std::string gpt2 = "data/reference/model/gpt2_tiny/model.safetensors";
 
-inline std::string local_path(const std::string& relative) { return http_test::www_dir() + "/" + relative; }
 
 // The file at relative with a fault query, and how messages show that URL.
 inline std::string faulty(const std::string& query, const std::string& relative = gpt2) {
@@ -57,7 +56,7 @@ inline std::vector<nlohmann::json> requests_for(const std::string& query, const 
 }
 
 inline std::vector<std::byte> local_bytes(std::uint64_t offset, std::size_t n) {
-    static const auto all = test_support::read_all(local_path(gpt2));
+    static const auto all = test_support::read_all(http_test::local_path(gpt2));
     return {all.begin() + static_cast<std::ptrdiff_t>(offset), all.begin() + static_cast<std::ptrdiff_t>(offset + n)};
 }
 
@@ -144,7 +143,7 @@ TEST_CASE("faults: a file that changes after the open is remote_changed") {
 TEST_CASE("faults: a server that ignores Range: small files whole, large ones range_not_supported unless allowed") {
     const std::string small = "data/reference/valid/slicing.safetensors";
     const auto f = safetensors::open_url(faulty("mode=ignore_range&id=small", small), quick());
-    const auto local = safetensors::open(local_path(small));
+    const auto local = safetensors::open(http_test::local_path(small));
     for (const auto& view : local) CHECK(http_test::bytes_of(f.tensor(view.name())) == http_test::bytes_of(view));
 
     const std::string big = http_test::matrix_relative();
@@ -157,7 +156,7 @@ TEST_CASE("faults: a server that ignores Range: small files whole, large ones ra
     o.allow_full_download = true;
     const auto whole = safetensors::open_url(faulty("mode=ignore_range&id=allowed", big), o);
     const auto row = whole.tensor("w").slice("100:101").to_tensor();
-    const auto local_row = safetensors::open(local_path(big)).tensor("w").slice("100:101").to_tensor();
+    const auto local_row = safetensors::open(http_test::local_path(big)).tensor("w").slice("100:101").to_tensor();
     CHECK(std::equal(row.bytes().begin(), row.bytes().end(), local_row.bytes().begin(), local_row.bytes().end()));
     CHECK(requests_for("mode=ignore_range&id=allowed", big).size() == 1);
 }
@@ -313,7 +312,7 @@ TEST_CASE("faults: hf:// URLs resolve against hf_endpoint; an index's shards are
     const std::string folder = "data/reference/model/gpt2_tiny_sharded/";
     http_test::fault_server().reset();
     const auto s = safetensors::open_sharded_url("hf://org/repo@refs%2Fpr%2F1/" + folder + "model.safetensors.index.json", o);
-    const auto local = safetensors::open_sharded(local_path(folder + "model.safetensors.index.json"));
+    const auto local = safetensors::open_sharded(http_test::local_path(folder + "model.safetensors.index.json"));
     REQUIRE(s.keys() == local.keys());
     for (const auto& name : local.keys()) CHECK(http_test::bytes_of(s.tensor(name)) == http_test::bytes_of(local.tensor(name)));
     std::vector<nlohmann::json> log;

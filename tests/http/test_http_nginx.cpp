@@ -198,6 +198,10 @@ TEST_CASE("http: a sharded checkpoint from its index URL, shards at URLs next to
     const auto remote = safetensors::open_sharded_url(http_test::nginx().https_url(index) + "?signature=SECRET", tls_options());
     REQUIRE(remote.keys() == local.keys());
     for (const auto& name : local.keys()) CHECK(bytes_of(remote.tensor(name)) == bytes_of(local.tensor(name)));
+    // An index, named by its URL without the signed query; its metadata as on disk.
+    CHECK(remote.is_index());
+    CHECK(remote.index_path() == http_test::nginx().https_url(index) + "?...");
+    CHECK(*remote.metadata_json() == *local.metadata_json());
 }
 
 TEST_CASE("https: a server whose CA is unknown is refused, unless ca_file names it") {

@@ -54,11 +54,9 @@ public:
     const std::string& shown() const noexcept { return shown_; }
     bool is_remote() const noexcept { return remote_; }
     bool is_sharded() const noexcept { return sharded_.has_value(); }
-    // A sharded_file from open_sharded_url() says is_index() false (it comes from
-    // from_index()), though it was read from an index: a sharded URL is always one.
-    bool is_index() const noexcept { return sharded_ && (remote_ || sharded_->is_index()); }
+    bool is_index() const noexcept { return sharded_ && sharded_->is_index(); }
     // How output names the index: its path (a folder's index file), or its URL.
-    const std::string& index_shown() const noexcept { return remote_ ? shown_ : sharded_->index_path(); }
+    const std::string& index_shown() const noexcept { return sharded_->index_path(); }
     // How output names a shard: its path, or for an index URL the index's URL up to its last
     // '/' and the shard's name (where the library reads it, the query aside).
     std::string shard_shown(std::size_t shard) const {
@@ -88,7 +86,7 @@ public:
     // The header's metadata (a single file, or a folder of one file); an index's metadata is
     // JSON (index_metadata()).
     const st::metadata_map* metadata() const noexcept {
-        return single_ ? single_->metadata() : is_index() ? sharded_->index().metadata() : sharded_->metadata();
+        return single_ ? single_->metadata() : sharded_->metadata();
     }
     const nlohmann::json* index_metadata() const noexcept { return is_index() ? sharded_->metadata_json() : nullptr; }
 

@@ -385,17 +385,22 @@ inline std::string combined_json(const std::vector<std::pair<std::string, std::s
 // The bytes of a tensor_view or a tensor_slice (packed, row-major), read in chunks through
 // read_bytes: a file truncated after open gives an error instead of a SIGBUS. Over HTTP a chunk
 // is a read: 32 MiB are 4 requests of 8 MiB in flight at once, where 1 MiB would be one.
+// A long transfer (64 MiB or more, over the network, stderr a terminal) shows a progress line.
 template <class Bytes>
 void dump_bytes(const Bytes& source, bool remote) {
     binary_stdout();
     const std::size_t chunk = std::size_t(1) << (remote ? 25 : 20);
     std::vector<unsigned char> buffer(static_cast<std::size_t>(std::min<std::uint64_t>(source.byte_size(), chunk)));
+    const bool show = remote && wants_progress(progress_mode::automatic, source.byte_size());
+    if (show) progress().start("fetching", source.byte_size());
     for (std::uint64_t done = 0; done < source.byte_size();) {
         const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(source.byte_size() - done, chunk));
         source.read_bytes(done, buffer.data(), n);
         write_stdout(buffer.data(), n);
+        if (show) progress().advance(n);
         done += n;
     }
+    if (show) progress().finish();
 }
 
 inline void dump_tensor(const std::string& path, const std::string& name, const std::optional<std::string>& slice) {

@@ -17,6 +17,9 @@ inline std::vector<std::byte> bytes_of(const safetensors::tensor_view& t) {
     return {owned.bytes().begin(), owned.bytes().end()};
 }
 
+// The local path of a file the servers serve at relative.
+inline std::string local_path(const std::string& relative) { return www_dir() + "/" + relative; }
+
 // A [4096, 4096] BF16 matrix (32 MiB) written once with the library's writer, as a path
 // relative to www_dir().
 inline const std::string& matrix_relative() {
