@@ -24,7 +24,7 @@ test_packages=(
     nginx-light openssl python3 # the HTTP tests' servers: nginx, its throw-away CA, the fault server
 )
 # For the benchmark chart and the comparison with torch (not needed by the tests).
-bench_packages=(python3-matplotlib python3-torch)
+bench_packages=(python3-matplotlib python3-torch curl nginx-light libcurl4-openssl-dev)
 
 case "${1:-all}" in
     build) wanted=("${build_packages[@]}") ;;
