@@ -117,6 +117,12 @@ protected:
         for (const byte_range& r : ranges) do_read_at(r.offset, r.destination, r.length);
     }
 
+    // For a reader whose work is in do_read_ranges: one read as a batch of one range.
+    void read_as_batch(std::uint64_t offset, void* destination, std::size_t length) const {
+        const byte_range one{offset, length, destination};
+        do_read_ranges(span<const byte_range>(&one, 1));
+    }
+
     void check_range(std::uint64_t offset, std::uint64_t length) const {
         std::uint64_t end = 0;
         if (!detail::checked_add(offset, length, end) || end > size_)

@@ -36,8 +36,7 @@ public:
 
 protected:
     void do_read_at(std::uint64_t offset, void* destination, std::size_t length) const override {
-        const byte_range one{offset, length, destination};
-        do_read_ranges(span<const byte_range>(&one, 1));
+        read_as_batch(offset, destination, length);
     }
 
     void do_read_ranges(span<const byte_range> ranges) const override {
