@@ -41,6 +41,10 @@ struct http_options {
     // Requests in flight at once for one read: large ranges are split in 8 MiB requests, and
     // scattered ones grouped in multi-range requests.
     unsigned parallel_requests = 4;
+    // Threads for one read of 64 MiB or more, each with its own connections (0: one per
+    // hardware thread, at most 8, and at most one per 64 MiB): copying out of libcurl's buffers
+    // and faulting in fresh destination memory is more than one thread keeps up with.
+    unsigned read_threads = 0;
     // Ranges per multi-range request (Range: bytes=a-b,c-d,..., answered as multipart/byteranges).
     std::size_t max_ranges_per_request = 64;
     // For a server that answers multi-range requests with one range: ranges closer than this
@@ -48,9 +52,10 @@ struct http_options {
     std::uint64_t coalesce_gap = 4096;
     std::string user_agent = "safetensors-hpp/" SAFETENSORS_VERSION_STRING;
 
-    // Called during each read that needs requests, on the reading thread, at most every 100 ms
-    // and once when the read is done: bytes of the read arrived so far and bytes it asks for
-    // (a progress line for long transfers). Throwing from it stops the read with that exception.
+    // Called during each read that needs requests, at most every 100 ms per thread of the read
+    // and once when the read is done, one call at a time, on a thread doing the read: bytes of
+    // the read arrived so far and bytes it asks for (a progress line for long transfers).
+    // Throwing from it stops the read with that exception.
     std::function<void(std::uint64_t received, std::uint64_t total)> progress;
 };
 

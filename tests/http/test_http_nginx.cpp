@@ -150,6 +150,52 @@ TEST_CASE("http: load() of a 32 MiB file: parallel chunk requests, the local byt
     CHECK(t.bytes < local.tensor("w").byte_size() + 4096);
 }
 
+namespace http_nginx_tests {
+// 129 MiB of U8 (a pattern, so that a misplaced byte shows): a read split over two threads.
+inline const std::string& split_relative() {
+    static const std::string relative = [] {
+        std::vector<std::uint8_t> values((std::size_t{129} << 20));  // 128 MiB and more after the first 32 KiB
+        for (std::size_t i = 0; i < values.size(); ++i) values[i] = static_cast<std::uint8_t>((i * 2654435761u) >> 13);
+        safetensors::save(http_test::gen_dir() + "/split.safetensors", {{"big", safetensors::dtype::U8, {values.size()}, values}});
+        return std::string("gen/split.safetensors");
+    }();
+    return relative;
+}
+} // namespace http_nginx_tests
+
+TEST_CASE("http: a read of 129 MiB runs on two threads (read_threads): every byte in place, progress summed") {
+    const auto local = safetensors::open(http_test::local_path(split_relative()));
+    auto options = tls_options();
+    options.read_threads = 2;
+    std::vector<std::pair<std::uint64_t, std::uint64_t>> calls;
+    std::vector<std::thread::id> callers;  // the calls come one at a time, from both threads
+    options.progress = [&calls, &callers](std::uint64_t received, std::uint64_t total) {
+        calls.emplace_back(received, total);
+        if (std::find(callers.begin(), callers.end(), std::this_thread::get_id()) == callers.end())
+            callers.push_back(std::this_thread::get_id());
+    };
+    const auto remote = safetensors::open_url(http_test::nginx().https_url(split_relative()), options);
+    const std::size_t before = http_test::nginx().access_log().size();
+    const auto view = remote.tensor("big");
+    std::vector<std::byte> bytes(static_cast<std::size_t>(view.byte_size()));
+    view.read_bytes(0, bytes.data(), bytes.size());
+    const auto t = logged_since(before, "/" + split_relative());
+    CHECK(std::memcmp(bytes.data(), local.tensor("big").data(), bytes.size()) == 0);
+    CHECK(t.requests == 17);  // 8 MiB each, about half per thread
+    CHECK(callers.size() == 2);
+    REQUIRE(!calls.empty());
+    const std::uint64_t requested = view.byte_size() - (std::uint64_t{32} << 10) + view.source_offset();
+    CHECK(calls.back() == std::make_pair(requested, requested));
+    for (std::size_t i = 1; i < calls.size(); ++i) CHECK(calls[i - 1].first <= calls[i].first);
+
+    // A failure on either thread ends the read with it, once both have stopped.
+    options.progress = [](std::uint64_t received, std::uint64_t) {
+        if (received > 0) throw std::runtime_error("stop here");
+    };
+    const auto stopped = safetensors::open_url(http_test::nginx().https_url(split_relative()), options);
+    CHECK_THROWS_WITH_AS(stopped.tensor("big").read_bytes(0, bytes.data(), bytes.size()), "stop here", std::runtime_error);
+}
+
 TEST_CASE("http: http_options::progress reports a read's bytes as they arrive, and its end") {
     auto options = tls_options();
     std::vector<std::pair<std::uint64_t, std::uint64_t>> calls;

@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cstddef>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <string>
 #include <utility>
@@ -39,8 +40,12 @@ inline void check_redirect(const remote_object& remote, const std::string& from,
 class fetcher {
 public:
     // targets: the read's destinations; opened: the open's capture (one of the two is null).
-    fetcher(remote_object& remote, const target_set* targets, opening* opened)
-        : remote_(remote), options_(remote.client->options), targets_(targets), opened_(opened) {}
+    // report: where progress goes (http_options::progress when null; see http_source.hpp for
+    // a read split over threads).
+    using progress_report = std::function<void(std::uint64_t received, std::uint64_t total)>;
+    fetcher(remote_object& remote, const target_set* targets, opening* opened, const progress_report* report = nullptr)
+        : remote_(remote), options_(remote.client->options), targets_(targets), opened_(opened),
+          report_(report != nullptr ? *report : options_.progress) {}
 
     // Runs the requests (each a list of pieces) to the end; throws the first failure.
     void run(const std::vector<std::vector<piece>>& requests) {
@@ -215,7 +220,7 @@ private:
     // http_options::progress, for reads (not the open): what has arrived of what was asked
     // for. Coalesced requests also fetch the gaps between ranges, hence the clamp.
     void report_progress(bool done) {
-        if (!options_.progress || opened_ != nullptr) return;
+        if (!report_ || opened_ != nullptr) return;
         const auto now = clock::now();
         if (!done && now - last_report_ < std::chrono::milliseconds(100)) return;
         last_report_ = now;
@@ -226,7 +231,7 @@ private:
         };
         for (const auto& j : pending_) add(j->got);
         for (const flight& f : flying_) add(f.owner->got);
-        options_.progress(total_ - std::min(missing, total_), total_);
+        report_(total_ - std::min(missing, total_), total_);
     }
 
     // After a failure: every transfer out of the multi handle, its easy handle kept.
@@ -248,6 +253,7 @@ private:
     session* session_ = nullptr;
     std::deque<std::unique_ptr<job>> pending_;
     std::vector<flight> flying_;
+    const progress_report& report_;
     std::uint64_t total_ = 0;          // bytes the read asks for
     clock::time_point last_report_{};  // of progress
 };
