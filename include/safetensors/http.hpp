@@ -41,8 +41,8 @@ struct location {
 inline location locate(const std::string& text, const http_options& o) {
     location out;
     std::string why;
+    out.shown = shown_url(text);
     if (text.size() >= 5 && iequals(std::string_view(text).substr(0, 5), "hf://")) {
-        out.shown = text;
         if (!parse_hf_url(text, out.hf, why))
             throw safetensors::error(errc::invalid_url, "invalid URL " + quote(text) + ": " + why, text);
         out.is_hf = true;
@@ -50,7 +50,6 @@ inline location locate(const std::string& text, const http_options& o) {
         return out;
     }
     out.address = text;
-    out.shown = redacted(text);
     return out;
 }
 
@@ -89,14 +88,6 @@ inline location shard_location(const location& index, const std::string& commit,
     return out;
 }
 
-inline std::string read_index_text(const source& index) {
-    if (index.size() > max_index_size)
-        throw_error(errc::invalid_index, "index is too large: " + std::to_string(index.size()) + " bytes, the limit is " +
-                                             std::to_string(max_index_size));
-    std::string text(to_size(index.size()), '\0');
-    index.read_at(0, text.data(), text.size());
-    return text;
-}
 
 } // namespace detail::http
 
@@ -128,7 +119,7 @@ inline sharded_file open_sharded_url(const std::string& index_url, const http_op
     const auto c = std::make_shared<detail::http::client>(options);
     return detail::about_path(where.shown, [&] {
         const auto index_source = detail::http::open_location(c, where);
-        index_table index = parse_index(detail::http::read_index_text(*index_source));
+        index_table index = parse_index(detail::read_index_text(*index_source, "index"));
         const std::string commit = where.is_hf ? index_source->remote().repo_commit : std::string();
         return sharded_file::from_index(std::move(index), [c, where, commit](const std::string& name) {
             return std::shared_ptr<const source>(

@@ -102,18 +102,25 @@ inline bool ends_with(std::string_view text, std::string_view suffix) noexcept {
 // safetensors::error (invalid_index, unsafe_shard_name); messages call it "index".
 inline index_table parse_index(std::string_view json) { return detail::index_builder::build(json, "index"); }
 
+namespace detail {
+// The whole text of an index from its source (a file, a URL), the size limit checked before
+// anything is read; where: how messages name it.
+inline std::string read_index_text(const source& src, const std::string& where) {
+    if (src.size() > max_index_size)
+        throw_error(errc::invalid_index, where + " is too large: " + std::to_string(src.size()) +
+                                             " bytes, the limit is " + std::to_string(max_index_size));
+    std::string text(to_size(src.size()), '\0');
+    if (!text.empty()) src.read_at(0, &text[0], text.size());
+    return text;
+}
+} // namespace detail
+
 // Reads and parses the index file at path; messages name it. The size limit is checked before
 // anything is read.
 inline index_table read_index(const std::string& path) {
     return detail::about_path(path, [&] {
         const std::string where = "index " + detail::quote(path);
-        const std::shared_ptr<const source> src = open_source(path);
-        if (src->size() > max_index_size)
-            detail::throw_error(errc::invalid_index, where + " is too large: " + std::to_string(src->size()) +
-                                                         " bytes, the limit is " + std::to_string(max_index_size));
-        std::string text(detail::to_size(src->size()), '\0');
-        if (!text.empty()) src->read_at(0, &text[0], text.size());
-        return detail::index_builder::build(text, where);
+        return detail::index_builder::build(detail::read_index_text(*open_source(path), where), where);
     });
 }
 

@@ -41,12 +41,9 @@ inline bool is_index_url(std::string_view url) {
     return path.size() >= 5 && path.substr(path.size() - 5) == ".json";
 }
 
-// How output names a URL, as the library's messages do: an hf:// URL as given, any other without
-// its query (shown as "?...") and without user information.
-inline std::string shown_url(const std::string& url) {
-    if (url.size() >= 5 && st::detail::http::iequals(std::string_view(url).substr(0, 5), "hf://")) return url;
-    return st::detail::http::redacted(std::string_view(url));
-}
+// How output names a URL: as the library's messages do (an hf:// URL as given, any other
+// without its query, shown as "?...", and without user information).
+using st::detail::http::shown_url;
 
 // What the flags set, for every URL the process opens (one command line, one set of flags).
 struct remote_settings {

@@ -169,6 +169,13 @@ inline std::string redacted(std::string_view url_text) {
     return out;
 }
 
+// How messages and output name a URL the caller gave: an hf:// URL as given (it carries no
+// secret), any other redacted.
+inline std::string shown_url(std::string_view url_text) {
+    if (url_text.size() >= 5 && iequals(url_text.substr(0, 5), "hf://")) return std::string(url_text);
+    return redacted(url_text);
+}
+
 inline std::string_view effective_port(const url& u) noexcept {
     if (!u.port.empty()) return u.port;
     return u.scheme == "https" ? "443" : "80";
