@@ -32,12 +32,13 @@ _TORCH_NAMES = {
     "I64": "int64", "I32": "int32", "I16": "int16", "I8": "int8", "U8": "uint8", "BOOL": "bool",
     "U64": "uint64", "U32": "uint32", "U16": "uint16",
     "F8_E4M3": "float8_e4m3fn", "F8_E5M2": "float8_e5m2", "F8_E8M0": "float8_e8m0fnu",
+    "F8_E4M3FNUZ": "float8_e4m3fnuz", "F8_E5M2FNUZ": "float8_e5m2fnuz",
+    "F4": "float4_e2m1fn_x2",  # two elements per item: the last dimension halves
 }
 _NUMPY_NAMES = {
     "F64": "float64", "F32": "float32", "F16": "float16", "C64": "complex64",
     "I64": "int64", "I32": "int32", "I16": "int16", "I8": "int8",
     "U64": "uint64", "U32": "uint32", "U16": "uint16", "U8": "uint8", "BOOL": "bool_",
-    "F8_E4M3": "float8_e4m3fn", "F8_E5M2": "float8_e5m2",
 }
 _torch_dtypes: Dict[str, Any] = {}
 
@@ -49,7 +50,7 @@ def _torch_dtype(name: str):
     import torch
 
     attribute = _TORCH_NAMES.get(name)
-    if attribute is None:
+    if attribute is None:  # F6: no torch name at all
         raise SafetensorError(f"Dtype not understood: {name}")
     dtype = getattr(torch, attribute)  # AttributeError where this torch lacks it, as the reference
     _torch_dtypes[name] = dtype
@@ -62,6 +63,9 @@ def _numpy_dtype(name: str):
     if name == "BF16":
         return numpy.dtype("bfloat16")  # TypeError: NumPy has no bfloat16 (the reference's error)
     attribute = _NUMPY_NAMES.get(name)
+    if attribute is not None:
+        return getattr(numpy, attribute)
+    attribute = _TORCH_NAMES.get(name)  # the F8/F4 types: numpy.float8_e4m3fn etc. (AttributeError)
     if attribute is None:
         raise SafetensorError(f"Dtype not understood: {name}")
     return getattr(numpy, attribute)
@@ -75,6 +79,8 @@ def _as_torch(array, dtype: str, shape):
     tensor = array if isinstance(array, torch.Tensor) else torch.from_numpy(array)
     if target is not torch.uint8:
         tensor = tensor.view(target)
+    if dtype == "F4" and shape:
+        shape = tuple(shape[:-1]) + (shape[-1] // 2,)
     return tensor.reshape(shape)
 
 
@@ -153,13 +159,26 @@ def _index_items(index, framework: str) -> Optional[List[Any]]:
     return out
 
 
+def _not_found(error, name):
+    """The reference's message for an unknown tensor (the C++ one, with its "did you mean", is the cause)."""
+    if getattr(error, "code", None) == 300:
+        replacement = SafetensorError(f"File does not contain tensor {name}")
+        replacement.code, replacement.path = error.code, error.path
+        return replacement
+    return error
+
+
 class _SafeSlice:
-    """What get_slice returns: get_shape(), get_dtype(), and [...] reading only what it selects."""
+    """What get_slice returns: get_shape(), get_dtype(), and [...] reading only what it selects.
+    Like the reference's, it stays usable after its file object is closed."""
 
     def __init__(self, owner: "safe_open", name: str):
-        self._owner = owner
+        self._owner = owner._detached()
         self._name = name
-        self._dtype, self._shape = owner._handle_or_raise().info(name)
+        try:
+            self._dtype, self._shape = self._owner._handle.info(name)
+        except SafetensorError as e:
+            raise _not_found(e, name) from e
 
     def get_shape(self) -> List[int]:
         return list(self._shape)
@@ -208,6 +227,12 @@ class safe_open:
             import numpy  # noqa: F401
         self._handle = _core.Handle(_path(filename), False)
 
+    def _detached(self) -> "safe_open":
+        """A copy that keeps this file open whatever happens to self (for slices)."""
+        copy = object.__new__(safe_open)
+        copy._framework, copy._device, copy._handle = self._framework, self._device, self._handle_or_raise()
+        return copy
+
     def _handle_or_raise(self):
         handle = self._handle
         if handle is None:
@@ -233,9 +258,12 @@ class safe_open:
 
     def get_tensor(self, name: str):
         handle = self._handle_or_raise()
-        if self._device[0] == "cuda":
-            return self._upload(name, None)
-        array, dtype, shape = handle.raw(name)
+        try:
+            if self._device[0] == "cuda":
+                return self._upload(name, None)
+            array, dtype, shape = handle.raw(name)
+        except SafetensorError as e:
+            raise _not_found(e, name) from e
         return self._convert(array, dtype, shape)
 
     def get_slice(self, name: str) -> _SafeSlice:

@@ -22,10 +22,12 @@ def _flatten(tensor_dict: Dict[str, np.ndarray]) -> list:
     for name, array in tensor_dict.items():
         if not _is_little_endian(array):
             array = array.byteswap(inplace=False)
-        array = np.ascontiguousarray(array)  # copies only what is not C-contiguous already
+        shape = tuple(array.shape)
+        if not array.flags.c_contiguous:
+            array = np.ascontiguousarray(array)  # packed, as the reference's tobytes() does
         # A 0-d array exports a 0-d buffer; the writer wants its bytes.
         data = array.reshape(-1).view(np.uint8)
-        items.append((name, array.dtype.name, tuple(array.shape), data))
+        items.append((name, array.dtype.name, shape, data))
     return items
 
 
