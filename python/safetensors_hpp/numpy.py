@@ -55,7 +55,7 @@ def load(data: bytes) -> Dict[str, np.ndarray]:
 
 def load_file(filename: Union[str, os.PathLike]) -> Dict[str, np.ndarray]:
     """Every array of a file (or a sharded checkpoint), in file order, without copying."""
-    handle = _core.Handle(_path(filename), True)
+    handle = _core.Handle(_path(filename), False)
     return {name: _as_numpy(array, dtype, shape) for name, (array, dtype, shape) in handle.raw_all()}
 
 
