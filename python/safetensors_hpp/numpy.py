@@ -13,11 +13,12 @@ from typing import Dict, Optional, Union
 import numpy as np
 
 from . import _as_numpy, _check_metadata, _core, _path
+from . import deserialize, safe_open, serialize, serialize_file  # noqa: F401  (as the reference's module has them)
 
 __all__ = ["save", "save_file", "load", "load_file"]
 
 
-def _flatten(tensor_dict: Dict[str, np.ndarray]) -> list:
+def _items(tensor_dict: Dict[str, np.ndarray]) -> list:
     items = []
     for name, array in tensor_dict.items():
         if not _is_little_endian(array):
@@ -33,7 +34,7 @@ def _flatten(tensor_dict: Dict[str, np.ndarray]) -> list:
 
 def save(tensor_dict: Dict[str, np.ndarray], metadata: Optional[Dict[str, str]] = None) -> bytes:
     """Saves a dictionary of arrays into raw bytes in safetensors format."""
-    items = _flatten(tensor_dict)
+    items = _items(tensor_dict)
     _check_metadata(metadata)
     return _core.serialize(items, metadata)
 
@@ -42,7 +43,7 @@ def save_file(
     tensor_dict: Dict[str, np.ndarray], filename: Union[str, os.PathLike], metadata: Optional[Dict[str, str]] = None
 ) -> None:
     """Saves a dictionary of arrays to filename (replaced atomically; not fsynced, like the reference)."""
-    items = _flatten(tensor_dict)
+    items = _items(tensor_dict)
     _check_metadata(metadata)
     _core.serialize_file(items, _path(filename), metadata)
 
@@ -57,6 +58,13 @@ def load_file(filename: Union[str, os.PathLike]) -> Dict[str, np.ndarray]:
     """Every array of a file (or a sharded checkpoint), in file order, without copying."""
     handle = _core.Handle(_path(filename), False)
     return {name: _as_numpy(array, dtype, shape) for name, (array, dtype, shape) in handle.raw_all()}
+
+
+def _tobytes(tensor: np.ndarray) -> bytes:
+    """The array's little-endian bytes (the reference's helper)."""
+    if not _is_little_endian(tensor):
+        tensor = tensor.byteswap(inplace=False)
+    return tensor.tobytes()
 
 
 def _is_little_endian(tensor: np.ndarray) -> bool:

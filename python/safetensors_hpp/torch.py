@@ -17,7 +17,8 @@ from typing import Any, Dict, List, Optional, Set, Tuple, Union
 
 import torch
 
-from . import _as_torch, _check_metadata, _core, _parse_device, _path, _require_cuda, safe_open
+from . import _as_torch, _check_metadata, _core, _parse_device, _path, _require_cuda
+from . import deserialize, safe_open, serialize, serialize_file  # noqa: F401  (as the reference's module has them)
 
 __all__ = ["save", "save_file", "load", "load_file", "save_model", "load_model"]
 
@@ -126,9 +127,9 @@ def _remove_duplicate_names(
 # ---------------------------------------------------------------------------------------------
 # Writing
 # ---------------------------------------------------------------------------------------------
-def _flatten(tensors: Dict[str, torch.Tensor]) -> list:
-    """The reference's checks, then [(name, dtype, shape, (address, bytes))] for the C++ writer;
-    the returned list's last element keeps the (CPU) tensors alive while it writes."""
+def _checked_items(tensors: Dict[str, torch.Tensor]) -> list:
+    """The reference's checks, then [(name, dtype, shape, (address, bytes), tensor)] for the C++
+    writer; the last element keeps the (CPU) tensor alive while it writes."""
     if not isinstance(tensors, dict):
         raise ValueError(f"Expected a dict of [str, torch.Tensor] but received {type(tensors)}")
     invalid_tensors = []
@@ -164,8 +165,29 @@ def _flatten(tensors: Dict[str, torch.Tensor]) -> list:
         if tensor.device.type != "cpu":
             tensor = tensor.to("cpu")  # as the reference: the writer reads host memory
         size = tensor.numel() * tensor.element_size()
-        items.append((name, str(tensor.dtype).split(".")[-1], tuple(tensor.shape), (tensor.data_ptr(), size), tensor))
+        dtype, shape = str(tensor.dtype).split(".")[-1], tuple(tensor.shape)
+        if dtype == "float4_e2m1fn_x2" and shape:
+            shape = shape[:-1] + (shape[-1] * 2,)  # two F4 elements per torch item
+        items.append((name, dtype, shape, (tensor.data_ptr(), size), tensor))
     return items
+
+
+def _tobytes(tensor: torch.Tensor, name: str) -> bytes:
+    """The tensor's bytes (the reference's helper; this module's writers do not copy through it)."""
+    (_, _, _, (address, size), tensor), = _checked_items({name: tensor})
+    import ctypes
+
+    return ctypes.string_at(address, size) if size else b""
+
+
+def _flatten(tensors: Dict[str, torch.Tensor]) -> Dict[str, Dict[str, Any]]:
+    """The reference's form, {name: {"dtype", "shape", "data": bytes}}, for serialize(); copies."""
+    import ctypes
+
+    return {
+        name: {"dtype": dtype, "shape": list(shape), "data": ctypes.string_at(address, size) if size else b""}
+        for name, dtype, shape, (address, size), _ in _checked_items(tensors)
+    }
 
 
 def _refs(items: list) -> list:
@@ -174,7 +196,7 @@ def _refs(items: list) -> list:
 
 def save(tensors: Dict[str, torch.Tensor], metadata: Optional[Dict[str, str]] = None) -> bytes:
     """Saves a dictionary of tensors into raw bytes in safetensors format."""
-    items = _flatten(tensors)
+    items = _checked_items(tensors)
     _check_metadata(metadata)
     return _core.serialize(_refs(items), metadata)
 
@@ -185,7 +207,7 @@ def save_file(
     metadata: Optional[Dict[str, str]] = None,
 ) -> None:
     """Saves a dictionary of tensors to filename (replaced atomically; not fsynced, like the reference)."""
-    items = _flatten(tensors)
+    items = _checked_items(tensors)
     _check_metadata(metadata)
     _core.serialize_file(_refs(items), _path(filename), metadata)
 
