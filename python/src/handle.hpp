@@ -175,10 +175,12 @@ private:
 #if defined(SAFETENSORS_PY_CUDA)
 // One loader per device, made on first use (its pinned ring and stream are reused).
 st::cuda::loader& loader_for(int device) {
+    // Never destroyed: at interpreter exit the CUDA runtime may already be torn down, and a
+    // loader's destructor would synchronize on events of a dead context.
     static std::mutex mutex;
-    static std::map<int, std::unique_ptr<st::cuda::loader>> loaders;
+    static auto* loaders = new std::map<int, std::unique_ptr<st::cuda::loader>>();
     std::lock_guard<std::mutex> lock(mutex);
-    std::unique_ptr<st::cuda::loader>& l = loaders[device];
+    std::unique_ptr<st::cuda::loader>& l = (*loaders)[device];
     if (!l) l = std::make_unique<st::cuda::loader>(device);
     return *l;
 }
