@@ -12,11 +12,11 @@
 #endif
 
 #include <cstdint>
+#include <cstring>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
-#include <set>
 #include <string>
 #include <vector>
 
@@ -43,7 +43,16 @@ public:
         else
             single_.emplace(st::open(path, options));
     }
-    explicit handle(std::vector<std::byte> bytes) : single_(st::file::from_bytes(std::move(bytes))) {}
+    // A file held in a Python buffer (load(data)): copied once, with the GIL released, into
+    // owned memory (huge pages for large files, not zero-filled first), then parsed.
+    explicit handle(const py::buffer& data) {
+        const py::buffer_info b = data.request();
+        const std::size_t size = static_cast<std::size_t>(b.size) * static_cast<std::size_t>(b.itemsize);
+        py::gil_scoped_release unlocked;
+        st::detail::aligned_bytes bytes = st::detail::allocate_aligned(size);
+        if (size != 0) std::memcpy(bytes.get(), b.ptr, size);
+        single_.emplace(st::file::from_source(std::make_shared<st::detail::memory_source>(std::move(bytes), size, "buffer")));
+    }
 
     py::list keys(bool sorted) const {
         const std::vector<std::string_view> names =
@@ -66,7 +75,6 @@ public:
     // Throws tensor_not_found (with "did you mean") for an unknown name.
     st::tensor_view view(const std::string& name) const {
         st::tensor_view v = single_ ? single_->tensor(name) : sharded_->tensor(name);
-        writable(*v.source());
         return v;
     }
 
@@ -103,7 +111,7 @@ public:
     py::tuple slice(const std::string& name, const py::list& items) const {
         const st::tensor_view v = view(name);
         const st::tensor_slice s = v.slice(to_spec(items));
-        if (s.is_contiguous() && v.source()->addressable())
+        if (s.is_contiguous() && writable(*v.source()))
             return py::make_tuple(byte_array(s.byte_size() == 0 ? nullptr : s.data(), st::detail::to_size(s.byte_size()),
                                              v.keep_alive()),
                                   dtype_name(s.dtype()), shape_tuple(s.shape()));
@@ -128,7 +136,7 @@ public:
 private:
     py::tuple raw_of(const st::tensor_view& v) const {
         const std::size_t size = st::detail::to_size(v.byte_size());
-        if (v.source()->addressable())
+        if (writable(*v.source()))
             return py::make_tuple(byte_array(size == 0 ? nullptr : v.data(), size, v.keep_alive()), dtype_name(v.dtype()),
                                   shape_tuple(v.shape()));
         auto [array, at] = new_byte_array(size);
@@ -160,16 +168,20 @@ private:
         return spec;
     }
 
-    // Once per source (a sharded checkpoint opens its shards as they are needed).
-    void writable(const st::source& src) const {
+    // True when the source's bytes may be handed out as writable arrays: made copy-on-write
+    // writable once per source (a sharded checkpoint opens its shards as they are needed).
+    // Where that fails (no mprotect), tensors are copied instead.
+    bool writable(const st::source& src) const {
         std::lock_guard<std::mutex> lock(mutex_);
-        if (writable_.insert(&src).second) make_writable(src);
+        auto [at, inserted] = writable_.emplace(&src, false);
+        if (inserted) at->second = make_writable(src);
+        return at->second;
     }
 
     std::optional<st::file> single_;
     std::optional<st::sharded_file> sharded_;
     mutable std::mutex mutex_;
-    mutable std::set<const st::source*> writable_;
+    mutable std::map<const st::source*, bool> writable_;
 };
 
 #if defined(SAFETENSORS_PY_CUDA)

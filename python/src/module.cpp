@@ -74,7 +74,7 @@ PYBIND11_MODULE(_core, m) {
         .def("load_cuda", &handle::load_cuda)
 #endif
         ;
-    m.def("open_bytes", [](const py::buffer& data) { return std::make_unique<handle>(copy_of(data)); });
+    m.def("open_bytes", [](const py::buffer& data) { return std::make_unique<handle>(data); });
     m.def("serialize", &serialize, py::arg("tensors"), py::arg("metadata") = py::none());
     m.def("serialize_file", &serialize_file, py::arg("tensors"), py::arg("path"), py::arg("metadata") = py::none());
     m.def("deserialize", &deserialize);

@@ -97,15 +97,6 @@ void serialize_file(const py::list& tensors, const std::string& path, const py::
              options);
 }
 
-std::vector<std::byte> copy_of(const py::buffer& data) {
-    const py::buffer_info b = data.request();
-    const std::size_t size = static_cast<std::size_t>(b.size) * static_cast<std::size_t>(b.itemsize);
-    std::vector<std::byte> out(size);
-    py::gil_scoped_release unlocked;
-    if (size != 0) std::memcpy(out.data(), b.ptr, size);
-    return out;
-}
-
 // The reference's deserialize(bytes): [(name, {"shape", "dtype", "data": bytearray})], file order.
 py::list deserialize(const py::buffer& data) {
     const py::buffer_info b = data.request();
