@@ -11,6 +11,7 @@
 #include <cstring>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "arrays.hpp"
@@ -100,19 +101,29 @@ void serialize_file(const py::list& tensors, const std::string& path, const py::
 // The reference's deserialize(bytes): [(name, {"shape", "dtype", "data": bytearray})], file order.
 py::list deserialize(const py::buffer& data) {
     const py::buffer_info b = data.request();
-    const st::file f = st::file::from_buffer(b.ptr, static_cast<std::size_t>(b.size) * static_cast<std::size_t>(b.itemsize));
+    const std::size_t size = static_cast<std::size_t>(b.size) * static_cast<std::size_t>(b.itemsize);
+    std::optional<st::file> f;
+    {
+        py::gil_scoped_release unlocked;
+        f.emplace(st::file::from_buffer(b.ptr, size));
+    }
+    // The bytearrays are made empty-handed with the GIL, then filled without it.
     py::list out;
-    for (const st::tensor_view& v : f) {
-        const auto size = static_cast<py::ssize_t>(v.byte_size());
+    std::vector<std::pair<char*, st::tensor_view>> copies;
+    for (const st::tensor_view& v : *f) {
         py::object bytes = py::reinterpret_steal<py::object>(
-            PyByteArray_FromStringAndSize(reinterpret_cast<const char*>(v.data()), size));
+            PyByteArray_FromStringAndSize(nullptr, static_cast<py::ssize_t>(v.byte_size())));
         if (!bytes) throw py::error_already_set();
+        copies.emplace_back(PyByteArray_AS_STRING(bytes.ptr()), v);
         py::dict entry;
         entry["shape"] = py::list(shape_tuple(v.shape()));
         entry["dtype"] = dtype_name(v.dtype());
         entry["data"] = bytes;
         out.append(py::make_tuple(py::str(std::string(v.name())), entry));
     }
+    py::gil_scoped_release unlocked;
+    for (const auto& [to, v] : copies)
+        if (v.byte_size() != 0) std::memcpy(to, v.data(), st::detail::to_size(v.byte_size()));
     return out;
 }
 
