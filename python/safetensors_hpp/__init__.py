@@ -5,6 +5,7 @@ Switching is one import line: ``import safetensors_hpp as safetensors``, or
 copies and what does not, and for the deviations from the reference.
 """
 
+import numbers
 import os
 import sys
 from typing import Any, Dict, List, Optional, Tuple
@@ -130,11 +131,13 @@ def _path(filename) -> str:
 # ---------------------------------------------------------------------------------------------
 # Slicing
 # ---------------------------------------------------------------------------------------------
+def _is_index_int(value) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and -(2**63) <= value < 2**63
+
+
 def _index_items(index, framework: str) -> Optional[List[Any]]:
     """The index as the C++ slicer's items, or None when only the framework can do it
-    (None/newaxis, lists, bools, tensors, NumPy's negative steps)."""
-    import numbers
-
+    (None/newaxis, lists, bools, tensors, integers beyond 64 bits, NumPy's negative steps)."""
     items = list(index) if isinstance(index, tuple) else [index]
     out: List[Any] = []
     for item in items:
@@ -143,7 +146,7 @@ def _index_items(index, framework: str) -> Optional[List[Any]]:
         elif isinstance(item, slice):
             parts = []
             for part in (item.start, item.stop, item.step):
-                if part is None or (isinstance(part, numbers.Integral) and not isinstance(part, bool)):
+                if part is None or _is_index_int(part):
                     parts.append(None if part is None else int(part))
                 else:
                     return None
@@ -152,7 +155,7 @@ def _index_items(index, framework: str) -> Optional[List[Any]]:
                     return None  # NumPy reverses; its own indexing does it
                 raise ValueError("step must be greater than zero")  # torch's answer
             out.append(tuple(parts))
-        elif isinstance(item, numbers.Integral) and not isinstance(item, bool):
+        elif _is_index_int(item):
             out.append(int(item))
         else:
             return None
