@@ -314,8 +314,10 @@ def _raw_items(tensor_dict) -> list:
         raise TypeError(f"argument 'tensor_dict': '{type(tensor_dict).__name__}' object cannot be converted to 'PyDict'")
     items = []
     for name, entry in tensor_dict.items():
-        data = entry["data"]
-        items.append((name, str(entry["dtype"]), list(entry["shape"]), memoryview(data).cast("B")))
+        for key in ("dtype", "shape", "data"):
+            if key not in entry:
+                raise SafetensorError(f"Missing `{key}` in {name}")
+        items.append((name, str(entry["dtype"]), list(entry["shape"]), memoryview(entry["data"]).cast("B")))
     return items
 
 
