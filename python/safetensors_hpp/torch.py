@@ -258,10 +258,8 @@ def load_file(filename: Union[str, os.PathLike], device: Union[str, int] = "cpu"
 
 
 def _load_file_cuda(path: str, index: int) -> Dict[str, torch.Tensor]:
+    """One CUDA-loader pipeline per file (per shard of a checkpoint), each into one torch allocation."""
     handle = _core.Handle(path, False)
-    if handle.is_index() or os.path.isdir(path):
-        with safe_open(path, framework="pt", device=f"cuda:{index}") as f:
-            return {name: f.get_tensor(name) for name in f.offset_keys()}
     arenas = []
 
     def allocate(size: int) -> int:
@@ -269,20 +267,11 @@ def _load_file_cuda(path: str, index: int) -> Dict[str, torch.Tensor]:
         arenas.append(arena)
         return arena.data_ptr()
 
-    entries = handle.load_cuda(index, allocate)
     result = {}
-    for name, offset, size, dtype, shape in entries:
-        if size == 0 or not arenas:
-            result[name] = torch.empty(shape, dtype=_as_torch_dtype(dtype), device=f"cuda:{index}")
-        else:
-            result[name] = _as_torch(arenas[0][offset : offset + size], dtype, shape)
+    for name, arena, offset, size, dtype, shape in handle.load_cuda(index, allocate):
+        data = torch.empty(0, dtype=torch.uint8, device=f"cuda:{index}") if arena < 0 else arenas[arena]
+        result[name] = _as_torch(data[offset : offset + size], dtype, shape)
     return result
-
-
-def _as_torch_dtype(dtype: str):
-    from . import _torch_dtype
-
-    return _torch_dtype(dtype)
 
 
 def load(data: bytes) -> Dict[str, torch.Tensor]:

@@ -128,8 +128,8 @@ public:
     // One tensor or slice into device memory the caller (torch) allocated, on its stream.
     void upload(const std::string& name, const py::object& items, int device, std::uintptr_t destination,
                 std::uintptr_t stream) const;
-    // Every tensor through one pipeline into one buffer from allocate(bytes) -> device pointer;
-    // returns [(name, offset, dtype, shape)] in file order.
+    // Every tensor through the CUDA loader, one pipeline per file (per shard of a checkpoint),
+    // into buffers from allocate(bytes) -> device pointer.
     py::list load_cuda(int device, const py::function& allocate) const;
 #endif
 
@@ -215,26 +215,40 @@ void handle::upload(const std::string& name, const py::object& items, int device
 }
 
 py::list handle::load_cuda(int device, const py::function& allocate) const {
-    if (!single_) st::detail::throw_error(st::errc::invalid_argument, "load_file to a GPU takes one .safetensors file");
-    st::device_tensor_map tensors;
-    std::uintptr_t arena = 0;
+    // One pipeline per file: the file, or each shard of a checkpoint in turn, each into one
+    // arena from allocate (torch's caching allocator owns it; the callback takes the GIL).
+    struct part {
+        st::device_tensor_map tensors;
+        std::uintptr_t arena = 0;
+        int index = -1;  // which allocate() call made the arena; -1: nothing to allocate
+    };
+    std::vector<part> parts(single_ ? 1 : sharded_->shard_count());
     {
         py::gil_scoped_release unlocked;
         st::cuda::loader& gpu = loader_for(device);
-        // The arena comes from torch (its caching allocator owns it): the callback takes the GIL.
-        tensors = gpu.load_into(*single_, [&allocate, &arena](std::uint64_t bytes) -> std::shared_ptr<void> {
-            py::gil_scoped_acquire locked;
-            arena = allocate(bytes).cast<std::uintptr_t>();
-            return std::shared_ptr<void>(reinterpret_cast<void*>(arena), [](void*) {});
-        });
+        int arenas = 0;
+        for (std::size_t i = 0; i < parts.size(); ++i) {
+            part& p = parts[i];
+            const st::file& f = single_ ? *single_ : sharded_->shard(i);
+            p.tensors = gpu.load_into(f, [&allocate, &p, &arenas](std::uint64_t bytes) -> std::shared_ptr<void> {
+                py::gil_scoped_acquire locked;
+                p.arena = allocate(bytes).cast<std::uintptr_t>();
+                p.index = arenas++;
+                return std::shared_ptr<void>(reinterpret_cast<void*>(p.arena), [](void*) {});
+            });
+        }
     }
+    // [(name, arena index, offset, bytes, dtype, shape)] in file (or weight_map) order.
     py::list out;
-    for (const std::string_view name : single_->keys()) {
-        const st::device_tensor& t = tensors.at(std::string(name));
-        const std::uintptr_t at = reinterpret_cast<std::uintptr_t>(t.data);
-        const std::size_t offset = t.byte_size == 0 || at < arena ? 0 : static_cast<std::size_t>(at - arena);
-        out.append(py::make_tuple(py::str(name.data(), name.size()), offset, t.byte_size, dtype_name(t.dtype),
-                                  shape_tuple(t.shape)));
+    for (const std::string_view name : single_ ? single_->keys() : sharded_->keys()) {
+        const part& p = parts[single_ ? 0 : sharded_->shard_of(name)];
+        const auto found = p.tensors.find(name);
+        if (found == p.tensors.end()) (void)sharded_->tensor(name);  // throws index_mismatch, naming the shard
+        const st::device_tensor& t = found->second;
+        const auto at = reinterpret_cast<std::uintptr_t>(t.data);
+        const std::size_t offset = t.byte_size == 0 || at < p.arena ? 0 : static_cast<std::size_t>(at - p.arena);
+        out.append(py::make_tuple(py::str(name.data(), name.size()), t.byte_size == 0 ? -1 : p.index, offset,
+                                  t.byte_size, dtype_name(t.dtype), shape_tuple(t.shape)));
     }
     return out;
 }
