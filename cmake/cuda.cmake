@@ -91,6 +91,12 @@ function(safetensors_cuda_executable target)
       endif()
     endif()
   endif()
+  # The examples and the benchmark take SAFETENSORS_PROGRAM_FLAGS as the other programs do
+  # (CI builds them at -O0 only to compile and run them).
+  if(arg_HOST_COMPILER AND SAFETENSORS_PROGRAM_FLAGS)
+    separate_arguments(_program_flags UNIX_COMMAND "${SAFETENSORS_PROGRAM_FLAGS}")
+    target_compile_options(${target} PRIVATE "$<$<COMPILE_LANGUAGE:CXX>:${_program_flags}>")
+  endif()
   # The sources the C++ compiler compiles (all of them without nvcc).
   if(MSVC)
     target_compile_options(${target} PRIVATE

@@ -2,7 +2,7 @@
 # The project's test command (what CI runs). Installs missing Debian packages first
 # (scripts/install-deps.sh; SKIP_DEPS=1 to skip), then runs the stages, each in its own folder
 # under build/:
-#   gcc      g++ C++17 -Werror: the unit tests (two unity TUs) at -O1, the tools, examples and
+#   gcc      g++ C++17 -Werror: the unit tests (two unity TUs), the tools, examples and
 #            benchmarks at -O0 (compiled to be checked and run by the tests, not timed), the
 #            public API instantiated at -O2; the CUDA tests compiled
 #            by nvcc where it exists; ctest (unit, README blocks, consumers, MPI on 4 ranks,
@@ -73,7 +73,7 @@ fi
 gcc_configure() {
     cmake -S . -B build/gcc-release "${cmake_common[@]}" "${cuda_options[@]}" \
         -DCMAKE_CXX_COMPILER="${CXX_GCC:-g++}" \
-        -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_FLAGS_RELEASE="-O2 -DNDEBUG" -DSAFETENSORS_TEST_FLAGS=-O1 \
+        -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_FLAGS_RELEASE="-O2 -DNDEBUG" -DSAFETENSORS_TEST_FLAGS=-O0 \
         -DSAFETENSORS_PROGRAM_FLAGS=-O0 \
         -DSAFETENSORS_BUILD_TESTS=ON -DSAFETENSORS_BUILD_EXAMPLES=ON \
         -DSAFETENSORS_BUILD_BENCHMARKS=ON -DSAFETENSORS_WERROR=ON -DSAFETENSORS_SANITIZE= \
