@@ -22,6 +22,8 @@ test_packages=(
     libopenmpi-dev openmpi-bin # MPI tensor-parallel example and its test
     libcurl4-openssl-dev       # the HTTP(S) reader (http.hpp) and its tests
     nginx-light openssl python3 # the HTTP tests' servers: nginx, its throw-away CA, the fault server
+    pybind11-dev python3-dev   # the Python module safetensors_hpp (python/)
+    python3-pytest python3-torch python3-numpy # its pytest suite (tests/python)
 )
 # For the benchmark chart and the comparison with torch (not needed by the tests).
 bench_packages=(python3-matplotlib python3-torch curl nginx-light libcurl4-openssl-dev)

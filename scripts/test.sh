@@ -6,7 +6,8 @@
 #            benchmarks at -O0 (compiled to be checked and run by the tests, not timed), the
 #            public API instantiated at -O2; the CUDA tests compiled
 #            by nvcc where it exists; ctest (unit, README blocks, consumers, MPI on 4 ranks,
-#            heap peak, CUDA, the HTTP reader against nginx and a fault server)
+#            heap peak, CUDA, the HTTP reader against nginx and a fault server, the Python
+#            module's pytest suite; its pass count is printed)
 #   asan     clang++ C++20, ASan+UBSan (any finding fatal): the unit tests, the HTTP tests, the
 #            tools and the MPI example they run, the strict API check, every header on its own
 #            (strict warnings); ctest without the consumer tests and the README program (both
@@ -17,12 +18,15 @@
 #            executes 32-bit binaries (probed first)
 #   tsan     clang++ ThreadSanitizer: tests/test_threads.cpp, any report fatal
 #   fuzz     the libFuzzer targets in tests/fuzz, each for FUZZ_SMOKE_SECONDS (default 6)
+#   python   the Python module alone: build/gcc-release configured as the gcc stage does it, only
+#            the module built, then its pytest suite (the gcc stage already runs it; this is
+#            the edit-test loop for python/ and tests/python)
 #
 #   scripts/test.sh                 every stage (about 10 minutes on the 2-core CI machine)
 #   scripts/test.sh quick           g++ -O0 build of the unit tests and the tools they run,
 #                                   then the unit tests (the edit-test loop)
 #   scripts/test.sh asan tsan       chosen stages, by name or number (1 gcc, 2 asan,
-#                                   3 windows, 4 m32, 5 tsan, 6 fuzz)
+#                                   3 windows, 4 m32, 5 tsan, 6 fuzz, 7 python)
 # JOBS=N sets the build parallelism (default: the number of cores). ccache is used when
 # installed (CCACHE_DISABLE=1 turns it off); it is never required. M32_PROBE_EXE=PROGRAM runs
 # PROGRAM as the 32-bit probe instead (to check the skip path on a kernel that has IA-32).
@@ -66,20 +70,43 @@ else
     cuda_options=(-DSAFETENSORS_CUDA=OFF)
 fi
 
-gcc_release() {
-    local dir=build/gcc-release
-    cmake -S . -B "$dir" "${cmake_common[@]}" "${cuda_options[@]}" \
+gcc_configure() {
+    cmake -S . -B build/gcc-release "${cmake_common[@]}" "${cuda_options[@]}" \
         -DCMAKE_CXX_COMPILER="${CXX_GCC:-g++}" \
         -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_FLAGS_RELEASE="-O2 -DNDEBUG" -DSAFETENSORS_TEST_FLAGS=-O0 \
         -DSAFETENSORS_PROGRAM_FLAGS=-O0 \
         -DSAFETENSORS_BUILD_TESTS=ON -DSAFETENSORS_BUILD_EXAMPLES=ON \
         -DSAFETENSORS_BUILD_BENCHMARKS=ON -DSAFETENSORS_WERROR=ON -DSAFETENSORS_SANITIZE= \
-        -DSAFETENSORS_REQUIRE_DLPACK=ON -DSAFETENSORS_REQUIRE_MPI=ON -DSAFETENSORS_REQUIRE_HTTP=ON
+        -DSAFETENSORS_REQUIRE_DLPACK=ON -DSAFETENSORS_REQUIRE_MPI=ON -DSAFETENSORS_REQUIRE_HTTP=ON \
+        -DSAFETENSORS_BUILD_PYTHON=ON -DSAFETENSORS_REQUIRE_PYTHON=ON -DSAFETENSORS_PYTHON_FLAGS=-O1
+}
+
+# The pytest suite's summary line ("N passed, M skipped in Ss") from ctest's log.
+python_summary() {
+    local log="$1/Testing/Temporary/LastTest.log" line
+    line="$(grep -E '^[0-9]+ passed' "$log" 2>/dev/null | tail -n 1 || true)"
+    [[ -n "$line" ]] && echo "python: pytest: $line" && notes+=("python (pytest): $line")
+    return 0
+}
+
+gcc_release() {
+    local dir=build/gcc-release
+    gcc_configure
     cmake --build "$dir" -j "$jobs"
     (cd "$dir" && ctest --output-on-failure -j "$jobs")
+    python_summary "$dir"
     if [[ -z "$nvcc_path" ]]; then
         notes+=("CUDA: nvcc not found, so the CUDA loader's tests were not built or run")
     fi
+}
+
+# The Python module alone (the gcc stage's build folder and options; only the module built).
+python_module() {
+    local dir=build/gcc-release
+    gcc_configure
+    cmake --build "$dir" --target safetensors_python -j "$jobs"
+    (cd "$dir" && ctest --output-on-failure -L python)
+    python_summary "$dir"
 }
 
 # The edit-test loop: -O0, no CUDA, no benchmarks; only the tools the unit tests run.
@@ -240,7 +267,8 @@ for n in "${wanted[@]}"; do
         4 | m32) stage "m32: 32-bit (-m32) unit tests" m32_tests ;;
         5 | tsan) stage "tsan: clang++ ThreadSanitizer" thread_sanitizer ;;
         6 | fuzz) stage "fuzz: libFuzzer smoke" fuzz_smoke ;;
-        *) echo "test.sh: no stage '$n' (stages: quick gcc asan windows m32 tsan fuzz, or 1-6)" >&2; exit 2 ;;
+        7 | python) stage "python: the module and its pytest suite" python_module ;;
+        *) echo "test.sh: no stage '$n' (stages: quick gcc asan windows m32 tsan fuzz python, or 1-7)" >&2; exit 2 ;;
     esac
 done
 

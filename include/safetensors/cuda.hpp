@@ -214,6 +214,16 @@ public:
         for (const tensor_view& v : f) items.push_back({v, std::nullopt});
         return load_items(f, std::move(items), nullptr, progress);
     }
+    // The same into memory from allocate(bytes) (device memory of this loader's device, at
+    // least that many bytes; 256-byte aligned keeps every tensor so): a framework's caching
+    // allocator owns the tensors then (the Python module hands torch's). allocate is called
+    // once, while the first reads run; the device_tensors share what it returns.
+    using arena_allocator = std::function<std::shared_ptr<void>(std::uint64_t bytes)>;
+    device_tensor_map load_into(const file& f, const arena_allocator& allocate, const progress_callback& progress = {}) {
+        std::vector<item> items;
+        for (const tensor_view& v : f) items.push_back({v, std::nullopt});
+        return load_items(f, std::move(items), nullptr, progress, clock::now(), &allocate);
+    }
     // The named tensors of f (errc::tensor_not_found for a missing one).
     device_tensor_map load(const file& f, const std::vector<std::string>& names, const progress_callback& progress = {}) {
         return load_items(f, named_items(f, names), nullptr, progress);
@@ -410,7 +420,8 @@ private:
     }
 
     device_tensor_map load_items(const file& f, std::vector<item> items, const direct_file* direct,
-                                 const progress_callback& progress, clock::time_point start = clock::now()) {
+                                 const progress_callback& progress, clock::time_point start = clock::now(),
+                                 const arena_allocator* allocate = nullptr) {
         std::lock_guard<std::mutex> lock(mutex_);
         device_scope scope(device_);
 
@@ -427,7 +438,10 @@ private:
         // The readers start now, so the device allocation below overlaps the first reads.
         staging::pipeline<copy_backend> pipe(work, *ring_, make_reader(*f.source(), direct), backend, options_.threads);
         std::shared_ptr<void> arena;
-        if (layout.size != 0) {
+        if (layout.size != 0 && allocate != nullptr) {
+            arena = (*allocate)(layout.size);
+            if (!arena) safetensors::detail::throw_error(errc::invalid_argument, "loader: the arena allocator returned null");
+        } else if (layout.size != 0) {
             unique_device_memory memory = make_device_memory(device_, detail::to_size(layout.size));
             arena = std::shared_ptr<void>(memory.get(), memory.get_deleter());
             memory.release();  // the shared_ptr owns it now (its constructor frees it if it throws)

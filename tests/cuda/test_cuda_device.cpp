@@ -18,6 +18,8 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <memory>
+#include <stdexcept>
 #include <string>
 #include <system_error>
 #include <vector>
@@ -239,6 +241,45 @@ TEST_CASE("the one-shot load_file, and subsets by name") {
     } catch (const st::error& e) {
         CHECK(e.code() == errc::invalid_argument);
     }
+}
+
+TEST_CASE("load_into: one arena from the caller's allocator (the Python module hands torch's)") {
+    const std::string path = data_dir() + "/reference/model/gpt2_tiny/model.safetensors";
+    const st::file f = st::open(path);
+    st::cuda::loader gpu(0);
+    int calls = 0;
+    std::uint64_t asked = 0;
+    std::byte* arena = nullptr;
+    {
+        const st::device_tensor_map m = gpu.load_into(f, [&](std::uint64_t bytes) {
+            ++calls;
+            asked = bytes;
+            void* p = nullptr;
+            st::cuda::check(cudaMalloc(&p, static_cast<std::size_t>(bytes)), "cudaMalloc");
+            arena = static_cast<std::byte*>(p);
+            return std::shared_ptr<void>(p, [](void* q) { (void)cudaFree(q); });
+        });
+        CHECK(calls == 1);
+        check_map(m, f);
+        for (const auto& entry : m) {
+            const auto* at = static_cast<const std::byte*>(entry.second.data);
+            if (entry.second.byte_size) CHECK((at >= arena && at + entry.second.byte_size <= arena + asked));
+        }
+    }
+    // The allocator's failure reaches the caller, and the loader still works afterwards.
+    try {
+        (void)gpu.load_into(f, [](std::uint64_t) -> std::shared_ptr<void> { throw std::runtime_error("no arena"); });
+        FAIL("no error");
+    } catch (const std::exception& e) {
+        CHECK(std::string(e.what()) == "no arena");
+    }
+    try {
+        (void)gpu.load_into(f, [](std::uint64_t) { return std::shared_ptr<void>(); });
+        FAIL("no error");
+    } catch (const st::error& e) {
+        CHECK(e.code() == errc::invalid_argument);
+    }
+    check_map(gpu.load(f), f);
 }
 
 TEST_CASE("upload one tensor to caller memory on a caller stream") {

@@ -1,0 +1,78 @@
+"""safetensors_hpp.numpy: save, save_file, load, load_file, as the reference's.
+
+What copies: load_file and safe_open(..., framework="np").get_tensor copy nothing (arrays over
+the file's private copy-on-write mapping: writable, writes never reach the file); load(data)
+copies the bytes once; save/save_file write each array's bytes once (a non-contiguous array is
+packed first, as the reference's tobytes() does).
+"""
+
+import os
+import sys
+from typing import Dict, Optional, Union
+
+import numpy as np
+
+from . import _as_numpy, _check_metadata, _core, _path
+from . import deserialize, safe_open, serialize, serialize_file  # noqa: F401  (as the reference's module has them)
+
+__all__ = ["save", "save_file", "load", "load_file"]
+
+
+def _items(tensor_dict: Dict[str, np.ndarray]) -> list:
+    items = []
+    for name, array in tensor_dict.items():
+        if not _is_little_endian(array):
+            array = array.byteswap(inplace=False)
+        shape = tuple(array.shape)
+        if not array.flags.c_contiguous:
+            array = np.ascontiguousarray(array)  # packed, as the reference's tobytes() does
+        # A 0-d array exports a 0-d buffer; the writer wants its bytes.
+        data = array.reshape(-1).view(np.uint8)
+        items.append((name, array.dtype.name, shape, data))
+    return items
+
+
+def save(tensor_dict: Dict[str, np.ndarray], metadata: Optional[Dict[str, str]] = None) -> bytes:
+    """Saves a dictionary of arrays into raw bytes in safetensors format."""
+    items = _items(tensor_dict)
+    _check_metadata(metadata)
+    return _core.serialize(items, metadata)
+
+
+def save_file(
+    tensor_dict: Dict[str, np.ndarray], filename: Union[str, os.PathLike], metadata: Optional[Dict[str, str]] = None
+) -> None:
+    """Saves a dictionary of arrays to filename (replaced atomically; not fsynced, like the reference)."""
+    items = _items(tensor_dict)
+    _check_metadata(metadata)
+    _core.serialize_file(items, _path(filename), metadata)
+
+
+def load(data: bytes) -> Dict[str, np.ndarray]:
+    """Every array of a file held in memory (the bytes copied once; the arrays view that copy)."""
+    handle = _core.open_bytes(data)
+    return {name: _as_numpy(array, dtype, shape) for name, (array, dtype, shape) in handle.raw_all()}
+
+
+def load_file(filename: Union[str, os.PathLike]) -> Dict[str, np.ndarray]:
+    """Every array of a file (or a sharded checkpoint), in file order, without copying."""
+    handle = _core.Handle(_path(filename), False)
+    return {name: _as_numpy(array, dtype, shape) for name, (array, dtype, shape) in handle.raw_all()}
+
+
+def _tobytes(tensor: np.ndarray) -> bytes:
+    """The array's little-endian bytes (the reference's helper)."""
+    if not _is_little_endian(tensor):
+        tensor = tensor.byteswap(inplace=False)
+    return tensor.tobytes()
+
+
+def _is_little_endian(tensor: np.ndarray) -> bool:
+    byteorder = tensor.dtype.byteorder
+    if byteorder == "=":
+        return sys.byteorder == "little"
+    if byteorder in ("|", "<"):
+        return True
+    if byteorder == ">":
+        return False
+    raise ValueError(f"Unexpected byte order {byteorder}")
