@@ -20,7 +20,7 @@
 #include <string>
 #include <vector>
 
-namespace {
+namespace bench_convert {
 
 namespace st = safetensors;
 
@@ -102,10 +102,11 @@ void BM_ConvertF32ToBF16(benchmark::State& state) {
     finish(state);
 }
 
-}  // namespace
 
 BENCHMARK(BM_ConvertBF16ToF32)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_ConvertMemcpyBaseline)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_ConvertBF16ToF32Scalar)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_ConvertF16ToF32)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_ConvertF32ToBF16)->Unit(benchmark::kMillisecond);
+
+} // namespace bench_convert

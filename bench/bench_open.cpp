@@ -23,7 +23,7 @@
 #include <sys/resource.h>
 #endif
 
-namespace {
+namespace bench_open {
 
 namespace fs = std::filesystem;
 
@@ -179,7 +179,8 @@ void BM_SaxBaseline(benchmark::State& state) {
     set_common_counters(state, f);
 }
 
-}  // namespace
 
 BENCHMARK(BM_Open)->Arg(10000)->Arg(100000)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_SaxBaseline)->Arg(10000)->Arg(100000)->Unit(benchmark::kMillisecond);
+
+} // namespace bench_open

@@ -18,7 +18,7 @@
 #include "open_floor.hpp"
 #endif
 
-namespace {
+namespace bench_open_shard {
 
 namespace fs = std::filesystem;
 
@@ -66,6 +66,7 @@ void BM_OpenFloor(benchmark::State& state) {
 BENCHMARK(BM_OpenFloor)->Unit(benchmark::kMicrosecond);
 #endif
 
-} // namespace
 
 BENCHMARK(BM_OpenShard)->Unit(benchmark::kMicrosecond);
+
+} // namespace bench_open_shard

@@ -29,7 +29,7 @@
 #include <system_error>
 #include <vector>
 
-namespace {
+namespace bench_read {
 
 namespace fs = std::filesystem;
 namespace st = safetensors;
@@ -225,10 +225,11 @@ void BM_TensorLookup(benchmark::State& state) {
     state.counters["tensors"] = 100000;
 }
 
-}  // namespace
 
 BENCHMARK(BM_ReadAll)->DenseRange(0, static_cast<int>(std::size(strategies)) - 1)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_SumBaseline)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_LoadOwned)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_MemcpyBaseline)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_TensorLookup)->Unit(benchmark::kNanosecond);
+
+} // namespace bench_read

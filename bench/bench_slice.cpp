@@ -27,7 +27,7 @@
 #include <system_error>
 #include <vector>
 
-namespace {
+namespace bench_slice {
 
 namespace fs = std::filesystem;
 namespace st = safetensors;
@@ -163,10 +163,11 @@ void BM_SliceOneByteRuns(benchmark::State& state) {
     finish(state, probe.byte_size());
 }
 
-}  // namespace
 
 BENCHMARK(BM_SliceContiguous)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_SliceMemcpyBaseline)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_SliceShard)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_SliceShardMemcpyBaseline)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_SliceOneByteRuns)->Unit(benchmark::kMillisecond);
+
+} // namespace bench_slice

@@ -45,7 +45,7 @@
 #include <unistd.h>
 #endif
 
-namespace {
+namespace bench_writer {
 
 namespace fs = std::filesystem;
 namespace st = safetensors;
@@ -289,4 +289,5 @@ void BM_SerializeManyTensors(benchmark::State& state) {
 }
 BENCHMARK(BM_SerializeManyTensors)->Arg(1000)->Arg(100000)->Unit(benchmark::kMillisecond);
 
-} // namespace
+
+} // namespace bench_writer

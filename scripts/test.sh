@@ -65,7 +65,7 @@ nvcc_path="$(command -v nvcc || true)"
 cuda_options=()
 if [[ -n "$nvcc_path" ]]; then
     cuda_options=(-DSAFETENSORS_REQUIRE_CUDA=ON -DCMAKE_CUDA_COMPILER="$nvcc_path"
-                  "-DCMAKE_CUDA_FLAGS_RELEASE=-O1 -DNDEBUG")
+                  "-DCMAKE_CUDA_FLAGS_RELEASE=-O0 -DNDEBUG")
 else
     cuda_options=(-DSAFETENSORS_CUDA=OFF)
 fi
