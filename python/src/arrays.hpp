@@ -11,7 +11,6 @@
 #include <sys/mman.h>
 #include <unistd.h>
 #endif
-#include <sys/stat.h>
 
 #include <cstdint>
 #include <memory>
@@ -67,11 +66,6 @@ bool make_writable(const st::source& src) {
     const auto end = (reinterpret_cast<std::uintptr_t>(src.data()) + src.size() + page - 1) & ~(page - 1);
     return ::mprotect(reinterpret_cast<void*>(begin), end - begin, PROT_READ | PROT_WRITE) == 0;
 #endif
-}
-
-bool is_directory(const std::string& path) {
-    struct stat s {};
-    return ::stat(path.c_str(), &s) == 0 && S_ISDIR(s.st_mode);
 }
 
 bool ends_with(const std::string& s, std::string_view suffix) {

@@ -38,7 +38,7 @@ public:
         st::open_options options;
         options.populate = populate;
         py::gil_scoped_release unlocked;
-        if (is_directory(path) || ends_with(path, ".json"))
+        if (st::detail::is_directory(path) || ends_with(path, ".json"))
             sharded_.emplace(st::open_sharded(path, options));
         else
             single_.emplace(st::open(path, options));
