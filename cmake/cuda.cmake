@@ -6,10 +6,10 @@
 # safetensors::cuda (safetensors::safetensors + CUDA::cudart) and sets SAFETENSORS_HAS_CUDA.
 # cuda.hpp has no kernels, so consumers compile it with their C++ compiler; nvcc is not needed.
 #
-# For the project's own CUDA tests, examples and benchmark (tests/cuda, examples/cuda,
-# bench/cuda), safetensors_cuda_executable() compiles the sources with nvcc when there is one
-# (SAFETENSORS_HAS_NVCC), so CI without a GPU still proves that cuda.hpp builds under nvcc, and
-# with the C++ compiler otherwise.
+# The project's own CUDA tests, examples and benchmark (tests/cuda, examples/cuda, bench/cuda)
+# are built by safetensors_cuda_executable(); where nvcc exists (SAFETENSORS_HAS_NVCC),
+# tests/cuda also compiles cuda.hpp on its own with nvcc, so CI without a GPU still proves that
+# it builds under nvcc.
 #
 # safetensors_cuda_install() (called in the install section) exports the target as
 # safetensorsCudaTargets.cmake, which the package config loads for the `cuda` component.
@@ -63,8 +63,8 @@ endif()
 #   nvcc compiles its sources when available, else the C++ compiler; warnings as in
 #   safetensors_configure_executable(), output in <build>/bin.
 #   HOST_COMPILER: the C++ compiler compiles every source, as a consumer's would (cuda.hpp has
-#   no kernels); the project's examples and benchmark use it, the tests use nvcc, so both
-#   compilers are checked without paying nvcc's minute for every program.
+#   no kernels); the project's tests, examples and benchmark all use it (nvcc's minute for each
+#   program checked nothing the one nvcc translation unit of tests/cuda does not).
 #   CXX_SOURCES src...: sources that never need nvcc (doctest's main).
 function(safetensors_cuda_executable target)
   cmake_parse_arguments(PARSE_ARGV 1 arg "HOST_COMPILER" "" "CXX_SOURCES")

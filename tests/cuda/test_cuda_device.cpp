@@ -2,7 +2,7 @@
 // subset, slice and split arrives byte for byte (copied back and compared with the host's
 // bytes and the manifests' SHA-256), through every engine path (threads, tiny rings, direct
 // I/O, block reads with 2D copies), and every error path cleans up after itself.
-#include <safetensors/cuda.hpp>  // first: compiled on its own by nvcc
+#include <safetensors/cuda.hpp>
 
 #include <doctest/doctest.h>
 

@@ -1,6 +1,6 @@
 // The CUDA resource handles (cuda_resources.hpp): errors everywhere, the handles themselves on
 // a real device (test suite "gpu", skipped without one).
-#include <safetensors/cuda_resources.hpp>  // first: compiled on its own by nvcc
+#include <safetensors/cuda_resources.hpp>
 
 #include <doctest/doctest.h>
 

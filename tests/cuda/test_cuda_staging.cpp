@@ -2,7 +2,7 @@
 // replayed byte by byte, and the pipeline runs against a copy backend that imitates the copy
 // engine (a thread that copies late), so a slot refilled before its copies finished would
 // show up as wrong bytes.
-#include <safetensors/detail/cuda_staging.hpp>  // first: compiled on its own by nvcc
+#include <safetensors/detail/cuda_staging.hpp>
 
 #include <doctest/doctest.h>
 
