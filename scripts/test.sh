@@ -12,7 +12,8 @@
 #   asan     clang++ C++20, ASan+UBSan (any finding fatal): the unit tests, the HTTP tests, the
 #            tools and the MPI example they run, the strict API check, every header on its own
 #            (strict warnings); ctest without the consumer tests and the README program (both
-#            in the gcc stage). The tool runs the tests start skip LeakSanitizer; tool.* check it
+#            in the gcc stage). The tool, as the tests run it, skips LeakSanitizer's exit scan;
+#            the tool.* ctest runs check its leaks
 #   windows  MinGW-w64 (POSIX threads) cross-build of the unit tests, run under Wine
 #   m32      g++ -m32 -Werror: the public-API compile check and every header (strict warnings,
 #            one translation unit); the unit tests at -O0, built and run only where the kernel
@@ -198,8 +199,9 @@ m32_tests() {
     cmake --build "$dir" --target safetensors-header-check -j "$jobs"
     # The unit tests only where they can run: their 32-bit build checks nothing the API check
     # (tests/compile/check.sh m32) and the headers above do not. -O0: a third of -O1's time.
-    # Without the safetensors tool (EXAMPLES=OFF): its tests run in the gcc and asan stages, and
-    # a 32-bit build of it (CLI11, <regex>) would cost more than the rest of this stage.
+    # Without the safetensors tool (EXAMPLES=OFF): its tests run in the asan stage (tool.* and the
+    # HTTP tests in the gcc stage too), and a 32-bit build of it (CLI11, <regex>) would cost more
+    # than the rest of this stage.
     local reason
     if reason="$(m32_probe "$dir")"; then
         cmake --build "$dir" --target safetensors-tests -j "$jobs"
