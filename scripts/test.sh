@@ -151,7 +151,8 @@ clang_sanitize() {
 }
 
 # Windows: the unit tests cross-built with MinGW-w64's POSIX-thread compiler (the win32-thread
-# one has no std::thread) and run under Wine. tests/windows/deps.cmake hands CMake the
+# one has no std::thread) and run under Wine. -Og: 40% less compile than -O1 (-O0 objects made
+# the static link take over a minute). tests/windows/deps.cmake hands CMake the
 # header-only dependencies without the host's /usr/include.
 windows() {
     local dir=build/windows cxx="${MINGW_CXX:-x86_64-w64-mingw32-g++-posix}"
@@ -165,7 +166,7 @@ windows() {
     cmake -S . -B "$dir" "${cmake_common[@]}" \
         -DCMAKE_SYSTEM_NAME=Windows -DCMAKE_CXX_COMPILER="$cxx" \
         -DCMAKE_PROJECT_INCLUDE="$root/tests/windows/deps.cmake" -DSAFETENSORS_WINDOWS_DEPS="$deps/include" \
-        -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_FLAGS_RELEASE="-O1 -DNDEBUG" \
+        -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_FLAGS_RELEASE="-Og -DNDEBUG" \
         -DCMAKE_EXE_LINKER_FLAGS="-static" \
         -DSAFETENSORS_BUILD_TESTS=ON -DSAFETENSORS_BUILD_EXAMPLES=OFF \
         -DSAFETENSORS_BUILD_BENCHMARKS=OFF -DSAFETENSORS_WERROR=ON -DSAFETENSORS_SANITIZE= \
