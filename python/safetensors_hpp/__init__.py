@@ -260,6 +260,7 @@ class safe_open:
         return self._handle_or_raise().keys(False)
 
     def get_tensor(self, name: str):
+        _check_name(name)
         handle = self._handle_or_raise()
         try:
             if self._device[0] == "cuda":
@@ -270,6 +271,7 @@ class safe_open:
         return self._convert(array, dtype, shape)
 
     def get_slice(self, name: str) -> _SafeSlice:
+        _check_name(name)
         return _SafeSlice(self, name)
 
     def _convert(self, array, dtype, shape):
@@ -298,22 +300,43 @@ class safe_open:
 # ---------------------------------------------------------------------------------------------
 # The reference's raw API: serialize, serialize_file, deserialize
 # ---------------------------------------------------------------------------------------------
+def _not_converted(argument: str, value, target: str) -> TypeError:
+    # PyO3's words, which the reference's argument conversion raises.
+    return TypeError(f"argument '{argument}': '{type(value).__name__}' object cannot be converted to '{target}'")
+
+
+def _check_name(name) -> None:
+    if not isinstance(name, str):
+        raise _not_converted("name", name, "PyString")
+
+
+def _check_tensor_names(names) -> None:
+    """After the framework checks, as the reference's conversion of its flattened dict."""
+    for name in names:
+        if not isinstance(name, str):
+            raise _not_converted("tensor_dict", name, "PyString")
+
+
 def _check_metadata(metadata) -> None:
     if metadata is None:
         return
     if not isinstance(metadata, dict):
-        raise TypeError(f"argument 'metadata': '{type(metadata).__name__}' object cannot be converted to 'PyDict'")
+        raise _not_converted("metadata", metadata, "PyDict")
     for key, value in metadata.items():
         for item in (key, value):
             if not isinstance(item, str):
-                raise TypeError(f"argument 'metadata': '{type(item).__name__}' object cannot be converted to 'PyString'")
+                raise _not_converted("metadata", item, "PyString")
 
 
 def _raw_items(tensor_dict) -> list:
     if not isinstance(tensor_dict, dict):
-        raise TypeError(f"argument 'tensor_dict': '{type(tensor_dict).__name__}' object cannot be converted to 'PyDict'")
+        raise _not_converted("tensor_dict", tensor_dict, "PyDict")
     items = []
     for name, entry in tensor_dict.items():
+        if not isinstance(name, str):
+            raise _not_converted("tensor_dict", name, "PyString")
+        if not isinstance(entry, dict):
+            raise _not_converted("tensor_dict", entry, "PyDict")
         for key in ("dtype", "shape", "data"):
             if key not in entry:
                 raise SafetensorError(f"Missing `{key}` in {name}")

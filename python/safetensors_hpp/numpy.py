@@ -12,7 +12,7 @@ from typing import Dict, Optional, Union
 
 import numpy as np
 
-from . import _as_numpy, _check_metadata, _core, _path
+from . import _as_numpy, _check_metadata, _check_tensor_names, _core, _path
 from . import deserialize, safe_open, serialize, serialize_file  # noqa: F401  (as the reference's module has them)
 
 __all__ = ["save", "save_file", "load", "load_file"]
@@ -29,6 +29,7 @@ def _items(tensor_dict: Dict[str, np.ndarray]) -> list:
         # A 0-d array exports a 0-d buffer; the writer wants its bytes.
         data = array.reshape(-1).view(np.uint8)
         items.append((name, array.dtype.name, shape, data))
+    _check_tensor_names(tensor_dict)
     return items
 
 

@@ -17,7 +17,7 @@ from typing import Any, Dict, List, Optional, Set, Tuple, Union
 
 import torch
 
-from . import _as_torch, _check_metadata, _core, _parse_device, _path, _require_cuda
+from . import _as_torch, _check_metadata, _check_tensor_names, _core, _parse_device, _path, _require_cuda
 from . import deserialize, safe_open, serialize, serialize_file  # noqa: F401  (as the reference's module has them)
 
 __all__ = ["save", "save_file", "load", "load_file", "save_model", "load_model"]
@@ -169,6 +169,7 @@ def _checked_items(tensors: Dict[str, torch.Tensor]) -> list:
         if dtype == "float4_e2m1fn_x2" and shape:
             shape = shape[:-1] + (shape[-1] * 2,)  # two F4 elements per torch item
         items.append((name, dtype, shape, (tensor.data_ptr(), size), tensor))
+    _check_tensor_names(tensors)
     return items
 
 

@@ -152,3 +152,27 @@ def test_directory_without_checkpoint(st, tmp_path):
     assert str(tmp_path) in str(e.value)
     with pytest.raises((OSError, st.SafetensorError)):
         st.torch.load_file(tmp_path)
+
+
+def test_arguments_of_the_wrong_type_raise_typeerror_in_pyo3_words(st, tmp_path):
+    # The reference converts its arguments with PyO3, which raises TypeError naming the argument.
+    path = tmp_path / "a.safetensors"
+    st.torch.save_file({"a": torch.zeros(2)}, path)
+    with st.safe_open(path, framework="pt") as f:
+        for call in (f.get_tensor, f.get_slice):
+            with pytest.raises(TypeError) as e:
+                call(0)
+            assert str(e.value) == "argument 'name': 'int' object cannot be converted to 'PyString'"
+    cases = [
+        (lambda: st.torch.save_file({1: torch.zeros(2)}, path), "argument 'tensor_dict': 'int' object cannot be converted to 'PyString'"),
+        (lambda: st.serialize({"a": [1]}), "argument 'tensor_dict': 'list' object cannot be converted to 'PyDict'"),
+        (lambda: st.serialize([]), "argument 'tensor_dict': 'list' object cannot be converted to 'PyDict'"),
+        (lambda: st.torch.save({"a": torch.zeros(2)}, metadata={"k": 1}), "argument 'metadata': 'int' object cannot be converted to 'PyString'"),
+    ]
+    for call, message in cases:
+        with pytest.raises(TypeError) as e:
+            call()
+        assert str(e.value) == message
+    with pytest.raises(TypeError) as e:
+        st.numpy.save({2: np.zeros(2)})
+    assert str(e.value) == "argument 'tensor_dict': 'int' object cannot be converted to 'PyString'"
