@@ -12,7 +12,7 @@ from typing import Dict, Optional, Union
 
 import numpy as np
 
-from . import _as_numpy, _check_metadata, _check_tensor_names, _core, _path
+from . import _NUMPY_NAMES, _as_numpy, _check_metadata, _check_tensor_names, _core, _path
 from . import deserialize, safe_open, serialize, serialize_file  # noqa: F401  (as the reference's module has them)
 
 __all__ = ["save", "save_file", "load", "load_file"]
@@ -77,3 +77,19 @@ def _is_little_endian(tensor: np.ndarray) -> bool:
     if byteorder == ">":
         return False
     raise ValueError(f"Unexpected byte order {byteorder}")
+
+
+# The reference's dtype table and its deserialize() -> arrays helper (code written against the
+# reference imports them too).
+_TYPES = {name: getattr(np, attribute) for name, attribute in _NUMPY_NAMES.items() if attribute != "bool_"}
+_TYPES.pop("C64", None)  # the reference's table has no complex type
+_TYPES["BOOL"] = bool
+
+
+def _getdtype(dtype_str: str) -> np.dtype:
+    return _TYPES[dtype_str]
+
+
+def _view2np(safeview) -> Dict[str, np.ndarray]:
+    """[(name, {"dtype", "shape", "data"})] as deserialize() returns it -> arrays over the data."""
+    return {k: np.frombuffer(v["data"], dtype=_getdtype(v["dtype"])).reshape(v["shape"]) for k, v in safeview}

@@ -17,7 +17,7 @@ from typing import Any, Dict, List, Optional, Set, Tuple, Union
 
 import torch
 
-from . import _as_torch, _check_metadata, _check_tensor_names, _core, _parse_device, _path, _require_cuda
+from . import _TORCH_NAMES, _as_torch, _check_metadata, _check_tensor_names, _core, _parse_device, _path, _require_cuda
 from . import deserialize, safe_open, serialize, serialize_file  # noqa: F401  (as the reference's module has them)
 
 __all__ = ["save", "save_file", "load", "load_file", "save_model", "load_model"]
@@ -272,6 +272,32 @@ def _load_file_cuda(path: str, index: int) -> Dict[str, torch.Tensor]:
     for name, arena, offset, size, dtype, shape in handle.load_cuda(index, allocate):
         data = torch.empty(0, dtype=torch.uint8, device=f"cuda:{index}") if arena < 0 else arenas[arena]
         result[name] = _as_torch(data[offset : offset + size], dtype, shape)
+    return result
+
+
+# The reference's dtype table and its deserialize() -> tensors helper (code written against the
+# reference imports them too): the types this torch has, as the reference lists them.
+_TYPES = {
+    name: getattr(torch, _TORCH_NAMES[name])
+    for name in ("F64", "F32", "F16", "BF16", "I64", "I32", "I16", "I8", "U8", "BOOL", "F8_E4M3", "F8_E4M3FNUZ",
+                 "F8_E5M2", "F8_E5M2FNUZ", "C64", "U64", "U32", "U16")
+    if hasattr(torch, _TORCH_NAMES[name])
+}
+
+
+def _getdtype(dtype_str: str) -> torch.dtype:
+    return _TYPES[dtype_str]
+
+
+def _view2torch(safeview) -> Dict[str, torch.Tensor]:
+    """[(name, {"dtype", "shape", "data"})] as deserialize() returns it -> tensors over the data."""
+    result = {}
+    for k, v in safeview:
+        dtype = _getdtype(v["dtype"])
+        if len(v["data"]) == 0:  # frombuffer refuses an empty buffer
+            result[k] = torch.empty(v["shape"], dtype=dtype)
+        else:
+            result[k] = torch.frombuffer(v["data"], dtype=dtype).reshape(v["shape"])
     return result
 
 

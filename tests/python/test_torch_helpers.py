@@ -74,3 +74,24 @@ def test_storage_ptr_size_overlapping_storage(st):
     assert storage_ptr(n) == storage_ptr(m)
     assert storage_size(n) == 16 and storage_size(m) == 40
     assert _find_shared_tensors({"m": m, "n": n}) == [{"m"}, {"n"}]
+
+
+def test_reference_private_helpers_for_deserialize(st):
+    # Code written against the reference turns deserialize() output into tensors with its
+    # private helpers (_view2torch, _view2np, _getdtype, _TYPES); they are here too.
+    import numpy as np
+
+    tensors = {"a": torch.arange(6, dtype=torch.float32).reshape(2, 3), "b": torch.zeros((0, 4), dtype=torch.bfloat16),
+               "m": torch.tensor([True, False])}
+    got = st.torch._view2torch(st.deserialize(st.torch.save(tensors)))
+    assert sorted(got) == ["a", "b", "m"]
+    for name, tensor in tensors.items():
+        assert got[name].dtype == tensor.dtype and got[name].shape == tensor.shape
+        assert torch.equal(got[name], tensor)
+    assert st.torch._getdtype("BF16") is torch.bfloat16 and st.torch._TYPES["BOOL"] is torch.bool
+    assert "F4" not in st.torch._TYPES and "F8_E8M0" not in st.torch._TYPES  # as the reference's table
+    arrays = {"x": np.arange(4, dtype=np.int16).reshape(2, 2), "y": np.array([1.5], dtype=np.float64), "z": np.array([True])}
+    back = st.numpy._view2np(st.deserialize(st.numpy.save(arrays)))
+    for name, array in arrays.items():
+        assert back[name].dtype == array.dtype and np.array_equal(back[name], array)
+    assert st.numpy._getdtype("BOOL") is bool and st.numpy._TYPES["U16"] is np.uint16 and "C64" not in st.numpy._TYPES
