@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "../error.hpp"
+#include "curl_api.hpp"
 
 #if LIBCURL_VERSION_NUM < 0x074200
 #error "safetensors/http.hpp needs libcurl 7.66 or later (curl_multi_poll)"
@@ -29,29 +30,29 @@ namespace safetensors::detail::http {
 // curl_global_init once per process, before the first handle (thread-safe: a function-local
 // static). Never cleaned up: handles may live until exit.
 inline void global_init() {
-    static const CURLcode status = curl_global_init(CURL_GLOBAL_DEFAULT);
+    static const CURLcode status = curl().global_init(CURL_GLOBAL_DEFAULT);
     if (status != CURLE_OK)
-        throw_error(errc::network_error, std::string("libcurl failed to initialize: ") + curl_easy_strerror(status));
+        throw_error(errc::network_error, std::string("libcurl failed to initialize: ") + curl().easy_strerror(status));
 }
 
 struct easy_delete {
-    void operator()(CURL* handle) const noexcept { curl_easy_cleanup(handle); }
+    void operator()(CURL* handle) const noexcept { curl().easy_cleanup(handle); }
 };
 using easy_handle = std::unique_ptr<CURL, easy_delete>;
 
 struct multi_delete {
-    void operator()(CURLM* handle) const noexcept { curl_multi_cleanup(handle); }
+    void operator()(CURLM* handle) const noexcept { curl().multi_cleanup(handle); }
 };
 using multi_handle = std::unique_ptr<CURLM, multi_delete>;
 
 struct slist_delete {
-    void operator()(curl_slist* list) const noexcept { curl_slist_free_all(list); }
+    void operator()(curl_slist* list) const noexcept { curl().slist_free_all(list); }
 };
 // A request's header lines (curl_slist), owned.
 class header_list {
 public:
     void add(const std::string& line) {
-        curl_slist* grown = curl_slist_append(list_.get(), line.c_str());
+        curl_slist* grown = curl().slist_append(list_.get(), line.c_str());
         if (grown == nullptr) throw std::bad_alloc();
         if (!list_) list_.reset(grown);
     }
@@ -64,7 +65,7 @@ private:
 // A multi handle and the easy handles that have run in it (idle ones kept for the next request).
 class session {
 public:
-    session() : multi_(curl_multi_init()) {
+    session() : multi_(curl().multi_init()) {
         if (!multi_) throw std::bad_alloc();
     }
     CURLM* multi() const noexcept { return multi_.get(); }
@@ -72,13 +73,13 @@ public:
     // An easy handle with every option reset (its connection cache stays in the multi handle).
     easy_handle take_easy() {
         if (idle_.empty()) {
-            easy_handle fresh(curl_easy_init());
+            easy_handle fresh(curl().easy_init());
             if (!fresh) throw std::bad_alloc();
             return fresh;
         }
         easy_handle handle = std::move(idle_.back());
         idle_.pop_back();
-        curl_easy_reset(handle.get());
+        curl().easy_reset(handle.get());
         return handle;
     }
     void give_back(easy_handle handle) {

@@ -74,13 +74,13 @@ private:
         while (!pending_.empty() || !flying_.empty()) {
             start_ready();
             int running = 0;
-            const CURLMcode m = curl_multi_perform(session_->multi(), &running);
-            if (m != CURLM_OK) remote_.fail(errc::network_error, std::string("libcurl: ") + curl_multi_strerror(m));
+            const CURLMcode m = curl().multi_perform(session_->multi(), &running);
+            if (m != CURLM_OK) remote_.fail(errc::network_error, std::string("libcurl: ") + curl().multi_strerror(m));
             collect_done();
             stop_stalled();
             report_progress(false);
             if (!pending_.empty() || !flying_.empty())
-                curl_multi_poll(session_->multi(), nullptr, 0, static_cast<int>(wait_time().count()), nullptr);
+                curl().multi_poll(session_->multi(), nullptr, 0, static_cast<int>(wait_time().count()), nullptr);
         }
     }
 
@@ -95,7 +95,7 @@ private:
             it = pending_.erase(it);
             f.attempt.reset(new transfer(remote_, *f.owner, targets_, opened_, session_->take_easy()));
             f.attempt->configure();
-            if (curl_multi_add_handle(session_->multi(), f.attempt->easy()) != CURLM_OK)
+            if (curl().multi_add_handle(session_->multi(), f.attempt->easy()) != CURLM_OK)
                 remote_.fail(errc::network_error, "libcurl refused a request");
             flying_.push_back(std::move(f));
         }
@@ -114,7 +114,7 @@ private:
 
     void collect_done() {
         int left = 0;
-        while (CURLMsg* message = curl_multi_info_read(session_->multi(), &left)) {
+        while (CURLMsg* message = curl().multi_info_read(session_->multi(), &left)) {
             if (message->msg != CURLMSG_DONE) continue;
             const CURLcode code = message->data.result;
             finish(position_of(message->easy_handle), code, false);
@@ -141,7 +141,7 @@ private:
     void finish(std::size_t i, CURLcode code, bool stalled) {
         flight f = std::move(flying_[i]);
         flying_.erase(flying_.begin() + static_cast<std::ptrdiff_t>(i));
-        curl_multi_remove_handle(session_->multi(), f.attempt->easy());
+        curl().multi_remove_handle(session_->multi(), f.attempt->easy());
         attempt_result r = f.attempt->finish(code, stalled);
         session_->give_back(f.attempt->release());
         f.attempt.reset();
@@ -237,7 +237,7 @@ private:
     // After a failure: every transfer out of the multi handle, its easy handle kept.
     void stop_all() noexcept {
         for (flight& f : flying_) {
-            curl_multi_remove_handle(session_->multi(), f.attempt->easy());
+            curl().multi_remove_handle(session_->multi(), f.attempt->easy());
             try {
                 session_->give_back(f.attempt->release());
             } catch (...) {  // the handle is freed instead

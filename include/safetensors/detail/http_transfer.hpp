@@ -115,31 +115,31 @@ public:
     void configure() {
         const http_options& o = remote_.client->options;
         CURL* e = easy_.get();
-        curl_easy_setopt(e, CURLOPT_URL, job_.at.c_str());
+        curl().easy_setopt(e, CURLOPT_URL, job_.at.c_str());
 #if LIBCURL_VERSION_NUM >= 0x075500  // 7.85: the _STR forms; the bit masks are deprecated there
-        curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-        curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+        curl().easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+        curl().easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
 #else
-        curl_easy_setopt(e, CURLOPT_PROTOCOLS, static_cast<long>(CURLPROTO_HTTP | CURLPROTO_HTTPS));
-        curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS, static_cast<long>(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+        curl().easy_setopt(e, CURLOPT_PROTOCOLS, static_cast<long>(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+        curl().easy_setopt(e, CURLOPT_REDIR_PROTOCOLS, static_cast<long>(CURLPROTO_HTTP | CURLPROTO_HTTPS));
 #endif
-        curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);  // each hop is checked here (finish)
-        curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-        curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
-        curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
-        if (!o.ca_file.empty()) curl_easy_setopt(e, CURLOPT_CAINFO, o.ca_file.c_str());
-        curl_easy_setopt(e, CURLOPT_PROXY, o.proxy.c_str());  // "": none, and no environment
-        curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, as_long(o.connect_timeout.count()));
-        curl_easy_setopt(e, CURLOPT_USERAGENT, o.user_agent.c_str());
-        curl_easy_setopt(e, CURLOPT_BUFFERSIZE, 512L * 1024);
-        curl_easy_setopt(e, CURLOPT_ERRORBUFFER, error_text_);
-        curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, &transfer::header_callback);
-        curl_easy_setopt(e, CURLOPT_HEADERDATA, this);
-        curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, &transfer::body_callback);
-        curl_easy_setopt(e, CURLOPT_WRITEDATA, this);
+        curl().easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);  // each hop is checked here (finish)
+        curl().easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+        curl().easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
+        curl().easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
+        if (!o.ca_file.empty()) curl().easy_setopt(e, CURLOPT_CAINFO, o.ca_file.c_str());
+        curl().easy_setopt(e, CURLOPT_PROXY, o.proxy.c_str());  // "": none, and no environment
+        curl().easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, as_long(o.connect_timeout.count()));
+        curl().easy_setopt(e, CURLOPT_USERAGENT, o.user_agent.c_str());
+        curl().easy_setopt(e, CURLOPT_BUFFERSIZE, 512L * 1024);
+        curl().easy_setopt(e, CURLOPT_ERRORBUFFER, error_text_);
+        curl().easy_setopt(e, CURLOPT_HEADERFUNCTION, &transfer::header_callback);
+        curl().easy_setopt(e, CURLOPT_HEADERDATA, this);
+        curl().easy_setopt(e, CURLOPT_WRITEFUNCTION, &transfer::body_callback);
+        curl().easy_setopt(e, CURLOPT_WRITEDATA, this);
         build_headers();
-        curl_easy_setopt(e, CURLOPT_HTTPHEADER, headers_.get());
-        curl_easy_setopt(e, CURLOPT_PRIVATE, this);
+        curl().easy_setopt(e, CURLOPT_HTTPHEADER, headers_.get());
+        curl().easy_setopt(e, CURLOPT_PRIVATE, this);
         last_activity_ = clock::now();
     }
 
@@ -150,7 +150,7 @@ public:
             return failed(verdict::retry, error(errc::network_error, "no data for " + std::to_string(remote_.client->options.stall_timeout.count()) +
                                                                          " ms (http_options::stall_timeout)"));
         if (code != CURLE_OK && !cut_short_) {
-            std::string text = curl_easy_strerror(code);
+            std::string text = curl().easy_strerror(code);
             if (error_text_[0] != '\0') text += ": " + std::string(error_text_);
             return failed(retryable(code) ? verdict::retry : verdict::fail, error(errc::network_error, text));
         }
@@ -235,7 +235,7 @@ private:
 
     long status() const noexcept {
         long code = 0;
-        curl_easy_getinfo(easy_.get(), CURLINFO_RESPONSE_CODE, &code);
+        curl().easy_getinfo(easy_.get(), CURLINFO_RESPONSE_CODE, &code);
         return code;
     }
 
@@ -308,7 +308,7 @@ private:
     bool start_whole() {
         const http_options& o = remote_.client->options;
         curl_off_t length = -1;
-        curl_easy_getinfo(easy_.get(), CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &length);
+        curl().easy_getinfo(easy_.get(), CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &length);
         const bool fits = length >= 0 && static_cast<std::uint64_t>(length) <= max_ignored_range_bytes;
         if (opened_ == nullptr || (!fits && !o.allow_full_download && length >= 0))
             return stop(errc::range_not_supported, ignored_range_message(length));
@@ -418,7 +418,7 @@ private:
 
     attempt_result redirect() {
         char* target = nullptr;
-        curl_easy_getinfo(easy_.get(), CURLINFO_REDIRECT_URL, &target);
+        curl().easy_getinfo(easy_.get(), CURLINFO_REDIRECT_URL, &target);
         if (target == nullptr)
             return failed(verdict::fail, error(errc::invalid_response, "HTTP " + std::to_string(status_) + " without a Location"));
         attempt_result r;

@@ -37,6 +37,9 @@
 //   allocate_pages / free_pages   fresh pages from the kernel (huge pages where possible)
 // Entropy
 //   entropy()                 64 random bits from the system, 0 where there are none
+// Shared libraries
+//   load_library(name)        dlopen / LoadLibrary, kept loaded; null with the reason in text
+//   library_function(l, n, p) the function n of library l into p (a function pointer); false if absent
 // Locks and threads
 //   mutex                     lock() / unlock(), also without std::mutex (MinGW win32 threads)
 //   thread                    start(run, arg) runs run(arg) on a new thread (false: none left);

@@ -14,6 +14,7 @@
 #include <string>
 #include <utility>
 
+#include <dlfcn.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <sys/mman.h>
@@ -365,6 +366,27 @@ inline void* allocate_pages(std::size_t size) noexcept {
 }
 
 inline void free_pages(void* p, std::size_t size) noexcept { ::munmap(p, size); }
+
+// ---- Shared libraries ---------------------------------------------------------------------
+
+// A library loaded for the rest of the process (never closed: its functions stay callable).
+inline void* load_library(const char* name, std::string& why) {
+    void* library = ::dlopen(name, RTLD_NOW | RTLD_LOCAL);
+    if (library == nullptr) {
+        const char* text = ::dlerror();
+        why = text != nullptr ? text : "dlopen failed";
+    }
+    return library;
+}
+
+template <class Function>
+bool library_function(void* library, const char* name, Function& out) noexcept {
+    void* address = ::dlsym(library, name);
+    if (address == nullptr) return false;
+    static_assert(sizeof out == sizeof address, "a function pointer the size of a data pointer (POSIX)");
+    std::memcpy(&out, &address, sizeof out);
+    return true;
+}
 
 // ---- Entropy --------------------------------------------------------------------------------
 

@@ -320,6 +320,24 @@ inline void* allocate_pages(std::size_t size) noexcept {
 
 inline void free_pages(void* p, std::size_t /*size*/) noexcept { ::VirtualFree(p, 0, MEM_RELEASE); }
 
+// ---- Shared libraries ---------------------------------------------------------------------
+
+// A library loaded for the rest of the process (never freed: its functions stay callable).
+inline void* load_library(const char* name, std::string& why) {
+    HMODULE library = ::LoadLibraryA(name);
+    if (library == nullptr) why = "LoadLibrary failed with error " + std::to_string(::GetLastError());
+    return reinterpret_cast<void*>(library);
+}
+
+template <class Function>
+bool library_function(void* library, const char* name, Function& out) noexcept {
+    FARPROC address = ::GetProcAddress(reinterpret_cast<HMODULE>(library), name);
+    if (address == nullptr) return false;
+    static_assert(sizeof out == sizeof address, "function pointers of one size");
+    std::memcpy(&out, &address, sizeof out);
+    return true;
+}
+
 // ---- Entropy --------------------------------------------------------------------------------
 
 // 64 bits from the system's random source (std::random_device is rand_s with MinGW), or 0
