@@ -24,7 +24,7 @@
 #            the module built, then its pytest suite (the gcc stage already runs it; this is
 #            the edit-test loop for python/ and tests/python)
 #
-#   scripts/test.sh                 every stage (about 10 minutes on the 2-core CI machine)
+#   scripts/test.sh                 every stage (about 9 minutes on the 2-core CI machine)
 #   scripts/test.sh quick           g++ -O0 build of the unit tests and the tools they run,
 #                                   then the unit tests (the edit-test loop)
 #   scripts/test.sh asan tsan       chosen stages, by name or number (1 gcc, 2 asan,
