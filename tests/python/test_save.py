@@ -25,28 +25,18 @@ def _metadata(path):
 # ----------------------------------------------------------------------------------------------
 # The reference's files, rewritten from their own bytes
 # ----------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("framework", ["torch", "numpy"])
 @pytest.mark.parametrize("path", ALL_REF_FILES, ids=IDS)
-def test_torch_save_file_reproduces_reference(st, tmp_path, path):
-    tensors = torch_tensors_of(path)
+def test_save_file_reproduces_reference(st, tmp_path, path, framework):
+    tensors = (torch_tensors_of if framework == "torch" else numpy_tensors_of)(path)
     if tensors is None:
-        pytest.skip("torch %s lacks a dtype of %s" % (torch.__version__, path.name))
+        lacking = "torch %s" % torch.__version__ if framework == "torch" else "numpy"
+        pytest.skip("%s lacks a dtype of %s" % (lacking, path.name))
+    module = getattr(st, framework)
     out = tmp_path / "out.safetensors"
-    assert st.torch.save_file(tensors, str(out), metadata=_metadata(path)) is None
+    assert module.save_file(tensors, str(out), metadata=_metadata(path)) is None
     assert_same_file(out.read_bytes(), path)
-    b = st.torch.save(tensors, metadata=_metadata(path))
-    assert isinstance(b, bytes)
-    assert_same_file(b, path)
-
-
-@pytest.mark.parametrize("path", ALL_REF_FILES, ids=IDS)
-def test_numpy_save_file_reproduces_reference(st, tmp_path, path):
-    tensors = numpy_tensors_of(path)
-    if tensors is None:
-        pytest.skip("numpy lacks a dtype of %s" % path.name)
-    out = tmp_path / "out.safetensors"
-    assert st.numpy.save_file(tensors, str(out), metadata=_metadata(path)) is None
-    assert_same_file(out.read_bytes(), path)
-    b = st.numpy.save(tensors, metadata=_metadata(path))
+    b = module.save(tensors, metadata=_metadata(path))
     assert isinstance(b, bytes)
     assert_same_file(b, path)
 
