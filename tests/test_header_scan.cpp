@@ -9,6 +9,7 @@
 
 #include "fuzz/fuzz_header_scan.hpp"
 #include "support/bytes.hpp"
+#include "support/errors.hpp"
 
 #include <algorithm>
 #include <cstdint>
@@ -240,4 +241,70 @@ TEST_CASE("header scan: the name index orders names bytewise, whatever their sha
         CHECK_THROWS_WITH(st::parse_header(twice, listed.size()),
                           ("[safetensors.error.211] duplicate tensor name \"" + listed[listed.size() / 2] + "\"").c_str());
     }
+}
+
+TEST_CASE("header scan: repeated shapes and dtypes, as checkpoints repeat them, give nlohmann's table or error") {
+    // The usual entry is read whole and its shape looked up by its text among those read
+    // before: shapes that share their first eight bytes, longer than fifteen bytes, of rank
+    // five, whose element count overflows, empty; dtypes changing from one entry to the next.
+    struct kind {
+        const char* dtype;
+        std::uint64_t bytes;  // per element
+        const char* shape;
+        std::uint64_t elements;
+    };
+    const kind kinds[] = {
+        {"BF16", 2, "[12345678,1]", 12345678},  {"BF16", 2, "[12345678,2]", 24691356},
+        {"F32", 4, "[3,4]", 12},                {"BF16", 2, "[3,4]", 12},
+        {"U8", 1, "[1,1,1,1,7]", 7},            {"U8", 1, "[1000000,1000000,1]", 1000000000000},
+        {"F64", 8, "[]", 1},                    {"I16", 2, "[0,5]", 0},
+        {"BF16", 2, "[12345678,1]", 12345678},  {"F32", 4, "[3,4]", 12},
+        {"U8", 1, "[4294967296,4294967296]", 0},  // overflows: refused by the size check
+    };
+    const std::size_t order[] = {0, 1, 0, 2, 3, 2, 3, 4, 4, 5, 6, 6, 7, 0, 1, 8, 9, 2, 5, 0};
+    auto header_of = [&](const std::vector<std::size_t>& picks, std::size_t wrong_at, std::uint64_t& data_size) {
+        std::string header = "{\"__metadata__\":{\"format\":\"pt\"}";
+        std::uint64_t offset = 0;
+        for (std::size_t i = 0; i < picks.size(); ++i) {
+            const kind& k = kinds[picks[i]];
+            const std::uint64_t end = offset + k.bytes * k.elements + (i == wrong_at ? 1 : 0);
+            header += ",\"model.layers." + std::to_string(i / 10) + "." + std::to_string(i % 10) + ".weight\":{\"dtype\":\"" +
+                      k.dtype + "\",\"shape\":" + k.shape + ",\"data_offsets\":[" + std::to_string(offset) + "," +
+                      std::to_string(end) + "]}";
+            offset = end;
+        }
+        data_size = offset;
+        return header + "}";
+    };
+    std::vector<std::size_t> picks(std::begin(order), std::end(order));
+    std::uint64_t data_size = 0;
+    const std::string valid = header_of(picks, SIZE_MAX, data_size);
+    const st::header_table table = st::parse_header(valid, data_size);
+    REQUIRE(table.size() == picks.size());
+    for (std::size_t i = 0; i < picks.size(); ++i) {
+        const kind& k = kinds[picks[i]];
+        std::string shape = "[";
+        for (std::uint64_t d : table[i].shape) shape += (shape.size() > 1 ? "," : "") + std::to_string(d);
+        CHECK(shape + "]" == k.shape);
+        CHECK(st::to_string(table[i].dtype) == k.dtype);
+    }
+    // Both readers, on a data section as large as the header says (no file is made).
+    auto agree = [](const std::string& header, std::uint64_t size) {
+        using st::detail::json_reader;
+        const std::string fast = fuzz::outcome(header, size, json_reader::automatic);
+        CHECK_MESSAGE(fast == fuzz::outcome(header, size, json_reader::nlohmann), header);
+        return fast;
+    };
+    CHECK(agree(valid, data_size).rfind("ok\n", 0) == 0);
+    // A size that does not match the shape, at each position (each error names its tensor).
+    for (std::size_t wrong = 0; wrong < picks.size(); ++wrong) {
+        const std::string header = header_of(picks, wrong, data_size);
+        CHECK(agree(header, data_size).rfind("error " + std::to_string(static_cast<int>(st::errc::size_mismatch)), 0) == 0);
+    }
+    // The overflowing shape, twice: its text is looked up after it was read once.
+    picks.push_back(10);
+    picks.push_back(10);
+    const std::string overflowing = header_of(picks, SIZE_MAX, data_size);
+    CHECK(agree(overflowing, data_size).rfind("error " + std::to_string(static_cast<int>(st::errc::shape_overflow)), 0) == 0);
+    CHECK(test_support::error_of([&] { (void)st::parse_header(overflowing, data_size); }).code == st::errc::shape_overflow);
 }

@@ -67,6 +67,8 @@ static_assert(sizeof(table_entry) == 32, "table_entry grew");
 // A table's names, back to back. The builders reserve the header's size once (no name is
 // longer than the JSON that spells it), uninitialized, so an append is one inline copy:
 // std::string::append is a call per name, and resizing a string first would zero-fill it.
+// The names are copies even where the header stays mapped: a file truncated after it was
+// opened would zero them or fault on them.
 class name_pool {
 public:
     name_pool() = default;
@@ -83,6 +85,11 @@ public:
     void reserve(std::size_t capacity) {
         if (capacity > capacity_) move_to(capacity);
     }
+    std::size_t capacity() const noexcept { return capacity_; }
+    // For a writer that copies in place: the capacity past the names (capacity() - size()
+    // bytes), then how much of it now holds a name.
+    char* unused() noexcept { return bytes_ + size_; }
+    void grow(std::size_t length) noexcept { size_ += length; }
     void append(const char* text, std::size_t length) {
         if (length > capacity_ - size_) move_to(std::max(size_ + length, 2 * capacity_));
         if (length != 0) std::memcpy(bytes_ + size_, text, length);

@@ -14,6 +14,7 @@
 #include "../header_table.hpp"
 #include "header_scanner.hpp"
 #include "merge_sort.hpp"
+#include "name_less.hpp"
 #include "sax_builder.hpp"
 #include "utf8.hpp"
 
@@ -34,9 +35,9 @@ public:
         if (reader == json_reader::automatic) {
             // The scanner makes the byte checks itself (see header_scanner.hpp).
             header_table table = empty_table(text, data_size);
-            header_scanner::offset_walk walk;
-            if (header_scanner::scan(text, table, walk)) {
-                finish(table, walk.in_order ? &walk.end : nullptr);
+            header_scanner::checks done;
+            if (header_scanner::scan(text, table, done)) {
+                finish(table, &done);
                 return table;
             }
         }
@@ -306,15 +307,15 @@ private:
     }
 
     // Duplicate keys and names, then the reference's offset walk in (begin, end) order, then
-    // the coverage check; the table ends up in offset order with a name index. walked_end:
-    // where the walk ended when the scanner made it already, the table in file order being in
-    // walk order (nothing that walk throws can come then).
-    static void finish(header_table& t, const std::uint64_t* walked_end = nullptr) {
+    // the coverage check; the table ends up in offset order with a name index. done: what
+    // the scanner checked while reading; when it found the table in walk order, nothing that
+    // walk throws can come, and the file order stays.
+    static void finish(header_table& t, const header_scanner::checks* done = nullptr) {
         if (t.entries_.size() > UINT32_MAX) throw_error(errc::invalid_header, "too many tensors in header");
         check_metadata_keys(t);
-        if (walked_end) {
-            index_names(t);
-            check_coverage(*walked_end, t.data_size_);
+        if (done && done->walk_in_order) {
+            index_names(t, done->names_increasing);
+            check_coverage(done->walk_end, t.data_size_);
             return;
         }
         auto by_offsets = [](const table_entry& a, const table_entry& b) {
@@ -340,57 +341,9 @@ private:
         return {t.names_.data() + e.name_offset, e.name_size};
     }
 
-    // Bytewise a < b, inline, sixteen bytes at a time with SSE2, then eight (the last eight
-    // overlapping the ones before):
-    // names share long prefixes ("model.layers.12.mlp."), and a first open in a fresh process
-    // pays for binding memcmp.
-    static bool name_less(std::string_view a, std::string_view b) noexcept {
-        const std::size_t common = a.size() < b.size() ? a.size() : b.size();
-        if (common < 8) {
-            for (std::size_t i = 0; i < common; ++i)
-                if (a[i] != b[i]) return static_cast<unsigned char>(a[i]) < static_cast<unsigned char>(b[i]);
-            return a.size() < b.size();
-        }
-        std::size_t i = 0;
-#if SAFETENSORS_DETAIL_SCAN_SSE2
-        for (; i + 16 <= common; i += 16) {
-            const auto x = x86::mm_loadu_si128(reinterpret_cast<const x86::m128i_u*>(a.data() + i));
-            const auto y = x86::mm_loadu_si128(reinterpret_cast<const x86::m128i_u*>(b.data() + i));
-            const auto equal = static_cast<unsigned>(x86::mm_movemask_epi8(x86::mm_cmpeq_epi8(x, y)));
-            if (equal != 0xFFFFu) {
-                const std::size_t at = i + static_cast<std::size_t>(__builtin_ctz(~equal));
-                return static_cast<unsigned char>(a[at]) < static_cast<unsigned char>(b[at]);
-            }
-        }
-        if (i == common) return a.size() < b.size();
-#endif
-        for (;; i += 8) {
-            if (i + 8 > common) i = common - 8;
-            std::uint64_t x, y;
-            std::memcpy(&x, a.data() + i, 8);
-            std::memcpy(&y, b.data() + i, 8);
-            if (x != y) {
-                const std::size_t at = i + first_different_byte(a.data() + i, b.data() + i, x, y);
-                return static_cast<unsigned char>(a[at]) < static_cast<unsigned char>(b[at]);
-            }
-            if (i + 8 == common) return a.size() < b.size();
-        }
-    }
-    // The first of the eight bytes at a and b (read as x and y) that differ; x != y.
-    static std::size_t first_different_byte(const char* a, const char* b, std::uint64_t x, std::uint64_t y) noexcept {
-#if (defined(__GNUC__) || defined(__clang__)) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-        (void)a, (void)b;
-        return static_cast<std::size_t>(__builtin_ctzll(x ^ y)) / 8;
-#else
-        (void)x, (void)y;
-        std::size_t k = 0;
-        while (a[k] == b[k]) ++k;
-        return k;
-#endif
-    }
-
-    // The name index (by_name_), refusing duplicate names.
-    static void index_names(header_table& t) {
+    // The name index (by_name_), refusing duplicate names. increasing: the names are known
+    // to be strictly increasing in table order.
+    static void index_names(header_table& t, bool increasing = false) {
         const auto& entries = t.entries_;
         const std::size_t n = entries.size();
         std::vector<std::uint32_t>& order = t.by_name_;
@@ -405,7 +358,7 @@ private:
                 if (!name_less(name(order[i - 1]), name(order[i]))) return i;
             return n;
         };
-        if (first_not_increasing() == n) return;
+        if (increasing || first_not_increasing() == n) return;
         merge_sort(order.data(), order.data() + n, [&](std::uint32_t a, std::uint32_t b) { return name(a) < name(b); });
         const std::size_t at = first_not_increasing();
         if (at != n) throw_error(errc::duplicate_tensor, "duplicate tensor name " + quote(name(order[at])));

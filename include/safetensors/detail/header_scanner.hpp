@@ -8,6 +8,12 @@
 // unsigned integers, two offsets), in any order, with any JSON whitespace. Strings are taken
 // without escapes or control characters, numbers as at most 19 digits without a leading zero.
 //
+// The usual member, a plain ASCII name and the compact entry writers emit, is taken whole
+// (fast_tensor): the name copied and compared with the one before it as it is searched, the
+// entry's head compared whole with the last one, its shape looked up by its text among the
+// shapes read before, and the offset walk and name order noted on the way (checks), so that
+// the builder makes no pass over the table after the parse when the file is in order.
+//
 // It never reports an error. On anything else, valid or not (an unknown field, an escape, a
 // wrong type, a duplicate field, trailing bytes), it stops and returns false, and the caller
 // reads the whole text again with a fresh table through nlohmann (header_builder), whose
@@ -29,6 +35,7 @@
 #include "../dtype.hpp"
 #include "../header_table.hpp"
 #include "checked.hpp"
+#include "name_less.hpp"
 #include "utf8.hpp"
 
 // GCC and Clang on x86 with SSE2: sixteen bytes at a time (x86_vec.hpp, as utf8.hpp uses it).
@@ -72,29 +79,34 @@ inline constexpr packed_dtype packed_dtypes[] = {
 
 class header_scanner {
 public:
-    // Reads text into table (empty; its pools reserved by the caller). True when the table is
-    // complete; false when text is outside the shape above (the table is then half-built).
+    // Reads text into table (empty). True when the table is complete; false when text is
+    // outside the shape above (the table is then half-built).
     static bool scan(std::string_view text, header_table& table) {
-        offset_walk walk;
-        return scan(text, table, walk);
+        checks done;
+        return scan(text, table, done);
     }
 
-    // The reference's offset walk (header_builder::finish), made while reading, since writers
-    // emit tensors in offset order: in_order stays true while every tensor, in file order,
-    // begins where the one before it ended and holds exactly what its dtype and shape need;
-    // end is where the last one ended. The builder then skips its own walk.
-    struct offset_walk {
-        std::uint64_t end = 0;
-        bool in_order = true;
+    // What the scanner checks while reading, so that header_builder::finish need not pass
+    // over the table again:
+    // - the reference's offset walk, since writers emit tensors in offset order: walk_in_order
+    //   stays true while every tensor, in file order, begins where the one before it ended and
+    //   holds exactly what its dtype and shape need; walk_end is where the last one ended;
+    // - the name index's order, since writers emit names sorted: names_increasing stays true
+    //   while every name is bytewise greater than the one before it (so sorted and unique).
+    struct checks {
+        std::uint64_t walk_end = 0;
+        bool walk_in_order = true;
+        bool names_increasing = true;
     };
-    static bool scan(std::string_view text, header_table& table, offset_walk& walk) {
-        header_scanner scanner(text, table, walk);
+    static bool scan(std::string_view text, header_table& table, checks& done) {
+        table.names_.reserve(text.size());  // the fast path copies names in place (fast_tensor)
+        header_scanner scanner(text, table, done);
         return scanner.header();
     }
 
 private:
-    header_scanner(std::string_view text, header_table& table, offset_walk& walk) noexcept
-        : p_(text.data()), end_(text.data() + text.size()), t_(table), walk_(walk) {}
+    header_scanner(std::string_view text, header_table& table, checks& done) noexcept
+        : p_(text.data()), end_(text.data() + text.size()), t_(table), checks_(done) {}
 
     bool header() {
         skip_space();
@@ -103,13 +115,15 @@ private:
         if (take('}')) return at_end();
         bool metadata_seen = false;
         for (;;) {
-            std::string_view key;
-            if (!member_key(key)) return false;
-            if (key == "__metadata__") {
-                if (metadata_seen || !metadata()) return false;  // a second one is the builder's error
-                metadata_seen = true;
-            } else if (!tensor(key)) {
-                return false;
+            if (!fast_tensors()) {
+                std::string_view key;
+                if (!member_key(key)) return false;
+                if (key == "__metadata__") {
+                    if (metadata_seen || !metadata()) return false;  // a second one is the builder's error
+                    metadata_seen = true;
+                } else if (!tensor(key)) {
+                    return false;
+                }
             }
             const after next = next_member();
             if (next != after::comma) return next == after::close && at_end();
@@ -138,11 +152,6 @@ private:
     enum field_bit : unsigned { dtype_bit = 1, shape_bit = 2, offsets_bit = 4, all_fields = 7 };
 
     bool tensor(std::string_view name) {
-        if (name.size() > UINT32_MAX || t_.names_.size() > UINT32_MAX - name.size()) return false;
-        table_entry entry{};
-        entry.name_offset = narrow<std::uint32_t>(t_.names_.size());
-        entry.name_size = narrow<std::uint32_t>(name.size());
-        t_.names_.append(name.data(), name.size());
         const std::size_t dims_start = t_.dims_.size();
         dtype type = dtype::BOOL;
         std::uint64_t offsets[2] = {0, 0};
@@ -152,24 +161,270 @@ private:
             t_.dims_.resize(dims_start);
             if (!any_fields(type, offsets)) return false;
         }
+        const std::size_t name_offset = t_.names_.size();
+        t_.names_.append(name.data(), name.size());
+        if (!add_entry(name_offset, name.size(), dims_start, type, offsets)) return false;
+        if (previous_name_ != nullptr && checks_.names_increasing)
+            checks_.names_increasing = name_less(std::string_view(previous_name_, previous_name_size_), name);
+        previous_name_ = name.data();
+        previous_name_size_ = name.size();
+        return true;
+    }
+
+    // The table entry of a tensor whose name is at name_offset in the pool and whose shape is
+    // the dimensions from dims_start on; then the offset walk.
+    bool add_entry(std::size_t name_offset, std::size_t name_size, std::size_t dims_start, dtype type,
+                   const std::uint64_t (&offsets)[2]) {
         const std::size_t rank = t_.dims_.size() - dims_start;
-        if (dims_start > UINT32_MAX || rank > table_entry::max_rank) return false;
+        if (name_offset + name_size > UINT32_MAX || dims_start > UINT32_MAX || rank > table_entry::max_rank) return false;
+        table_entry entry{};
+        entry.name_offset = narrow<std::uint32_t>(name_offset);
+        entry.name_size = narrow<std::uint32_t>(name_size);
         entry.dims_offset = narrow<std::uint32_t>(dims_start);
         entry.set_rank_and_dtype(narrow<std::uint32_t>(rank), type);
         entry.begin = offsets[0];
         entry.end = offsets[1];
         t_.entries_.push_back(entry);
-        if (walk_.in_order) walk_.in_order = walk_on(entry, span<const std::uint64_t>(t_.dims_.data() + dims_start, rank));
+        if (checks_.walk_in_order)
+            checks_.walk_in_order = walk_on(entry, span<const std::uint64_t>(t_.dims_.data() + dims_start, rank));
         return true;
     }
+
+#if SAFETENSORS_DETAIL_SCAN_SSE2
+    // Members of the usual shape one after another (fast_tensor), with a bare comma between
+    // them, in one loop. True when one or more were taken: p_ is then after the last one.
+    bool fast_tensors() {
+        if (!fast_tensor()) return false;
+        while (*p_ == ',') {  // fast_tensor leaves bytes after a member it takes
+            ++p_;
+            if (!fast_tensor()) {
+                --p_;
+                break;
+            }
+        }
+        return true;
+    }
+
+    // The usual member taken whole, sixteen bytes at a time: a name of plain ASCII, then the
+    // compact entry, {"dtype":"BF16","shape":[1024,4096],"data_offsets":[0,8388608]}. The
+    // name is copied into the pool and compared with the one before it as it is searched, the
+    // entry's fixed parts are compared whole, and the offset walk is made on the way. False,
+    // with nothing taken (p_ and the table as they were), for any other member; the general
+    // path then reads it, with the same result for a member this one would take.
+    SAFETENSORS_DETAIL_SCAN_INLINE bool fast_tensor() {
+        const char* p = p_;
+        const char* const end = end_;  // a local: the stores below may alias any member
+        if (end - p < fast_room || *p != '"') return false;
+        const char* const name = p + 1;
+        // The pool holds only names spelled in the text before this one, and its capacity is
+        // the text's size (scan), so a chunk stored at the name's place in the pool ends before
+        // its capacity as the chunk read ends before end_. The name before this one is in the
+        // text too, and reading past it stays before the chunk read here.
+        char* const copy = t_.names_.unused();
+        const char* const previous = previous_name_;
+        std::size_t differ = SIZE_MAX;  // where the name first differs from the one before it
+        const char* q = name;
+        unsigned flags = 0;
+        for (;;) {
+            const x86::m128i chunk = load16(q);
+            const auto at = static_cast<std::size_t>(q - name);
+            x86::mm_storeu_si128(reinterpret_cast<x86::m128i_u*>(copy + at), chunk);
+            if (differ == SIZE_MAX && previous != nullptr) {
+                const unsigned unequal = ~equal_mask(chunk, load16(previous + at)) & 0xFFFFu;
+                if (unequal != 0) differ = at + static_cast<unsigned>(__builtin_ctz(unequal));
+            }
+            flags = string_end_mask(chunk);
+            if (flags != 0) break;
+            q += 16;
+            if (end - q < fast_room) return false;
+        }
+        q += __builtin_ctz(flags);
+        if (*q != '"' || end - q < fast_room) return false;
+        const auto size = static_cast<std::size_t>(q - name);
+        if (size == 12 && std::memcmp(name, "__metadata__", 12) == 0) return false;
+        // Bytewise greater than the name before it: at the first difference inside both, or longer.
+        const std::size_t previous_size = previous_name_size_;
+        const bool increasing =
+            previous == nullptr ||
+            (differ < size && differ < previous_size
+                 ? static_cast<unsigned char>(name[differ]) > static_cast<unsigned char>(previous[differ])
+                 : previous_size < size);
+
+        p = q;
+        dtype type = dtype::BOOL;
+        if (!fast_head(p, type)) return false;
+        const std::size_t dims_start = t_.dims_.size();
+        std::uint64_t count = 1;  // the shape's element count, for the walk
+        bool overflow = false;
+        std::uint64_t offsets[2] = {0, 0};
+        const std::size_t name_offset = t_.names_.size();
+        if (!fast_dims(p, count, overflow) || !fast_offsets(p, offsets) || name_offset + size > UINT32_MAX ||
+            dims_start > UINT32_MAX || t_.dims_.size() - dims_start > table_entry::max_rank) {
+            t_.dims_.resize(dims_start);
+            return false;
+        }
+        table_entry entry{};
+        entry.name_offset = narrow<std::uint32_t>(name_offset);
+        entry.name_size = narrow<std::uint32_t>(size);
+        entry.dims_offset = narrow<std::uint32_t>(dims_start);
+        entry.set_rank_and_dtype(narrow<std::uint32_t>(t_.dims_.size() - dims_start), type);
+        entry.begin = offsets[0];
+        entry.end = offsets[1];
+        t_.names_.grow(size);
+        t_.entries_.push_back(entry);
+        // walk_on's test with the count made while reading the shape.
+        if (checks_.walk_in_order) {
+            std::uint64_t bits = 0;
+            checks_.walk_in_order = !overflow && entry.begin == checks_.walk_end && entry.end >= entry.begin &&
+                                    checked_mul(count, bit_size(type), bits) && bits % 8 == 0 &&
+                                    entry.end - entry.begin == bits / 8;
+            checks_.walk_end = entry.end;
+        }
+        if (!increasing) checks_.names_increasing = false;
+        previous_name_ = name;
+        previous_name_size_ = size;
+        p_ = p;
+        return true;
+    }
+
+    // Bytes a fast member reads without checking: 32 at its name's closing quote, 16 at each
+    // number, and at most 50 from the shape's end to the entry's.
+    static constexpr std::ptrdiff_t fast_room = 64;
+
+    // ":{"dtype":"BF16","shape":[ from the name's closing quote to the shape's first byte:
+    // compared whole with the last head read (the same bytes but for the dtype), or read in
+    // parts and kept for the next entry.
+    bool fast_head(const char*& p, dtype& type) noexcept {
+        const x86::m128i low = load16(p), high = load16(p + 16);
+        const unsigned equal = equal_mask(low, head_[0]) | (equal_mask(high, head_[1]) << 16);
+        if ((equal & head_mask_) == head_mask_) {
+            p += head_size_;
+            type = head_type_;
+            return true;
+        }
+        const char* const saved = p_;
+        p_ = p;
+        const bool read = literal("\":{\"dtype\":\"") && dtype_name(type) && literal("\",\"shape\":[");
+        const char* const head_end = p_;
+        p_ = saved;
+        if (!read) return false;
+        head_[0] = low;
+        head_[1] = high;
+        head_size_ = static_cast<unsigned>(head_end - p);  // at most 30
+        head_mask_ = (1u << head_size_) - 1;
+        head_type_ = type;
+        p = head_end;
+        return true;
+    }
+
+    // The dimensions and the closing bracket (the opening one is the head's), with the
+    // element count. A checkpoint has few distinct shapes, each spelled the same way every
+    // time: a shape of at most fifteen bytes is looked up by its text in a small cache of
+    // those read before (shape_slot), and read and kept there when it is not found.
+    bool fast_dims(const char*& p, std::uint64_t& count, bool& overflow) {
+        const x86::m128i text = load16(p);
+        const unsigned closes = equal_mask(text, x86::m128i{0x5D5D5D5D5D5D5D5D, 0x5D5D5D5D5D5D5D5D});  // ']'
+        if (closes == 0) return read_dims(p, count, overflow);
+        const unsigned size = static_cast<unsigned>(__builtin_ctz(closes)) + 1;  // with the bracket
+        const unsigned mask = (1u << size) - 1;
+        std::uint64_t word;
+        std::memcpy(&word, p, 8);
+        if (size < 8) word &= (std::uint64_t{1} << (8 * size)) - 1;
+        shape_slot& slot = shape_slots_[(word * 0x9E3779B97F4A7C15u) >> (64 - shape_slot_bits)];
+        if (slot.mask == mask && (equal_mask(text, slot.text) & mask) == mask) {
+            for (unsigned i = 0; i < slot.rank; ++i) t_.dims_.push_back(slot.dims[i]);
+            count = slot.count;
+            p += size;
+            return true;
+        }
+        const std::size_t dims_start = t_.dims_.size();
+        const char* const start = p;
+        if (!read_dims(p, count, overflow)) return false;
+        const std::size_t rank = t_.dims_.size() - dims_start;
+        if (overflow || rank > shape_slot::max_rank || static_cast<std::size_t>(p - start) != size) return true;
+        slot.text = text;
+        slot.mask = mask;
+        slot.rank = static_cast<unsigned>(rank);
+        slot.count = count;
+        for (std::size_t i = 0; i < rank; ++i) slot.dims[i] = t_.dims_[dims_start + i];
+        return true;
+    }
+    bool read_dims(const char*& p, std::uint64_t& count, bool& overflow) {
+        if (*p == ']') {
+            ++p;
+            return true;
+        }
+        for (;;) {
+            std::uint64_t n = 0;
+            if (end_ - p < fast_room || !fast_number(p, n)) return false;
+            t_.dims_.push_back(n);
+            overflow |= !checked_mul(count, n, count);
+            const char c = *p++;
+            if (c == ']') return true;
+            if (c != ',') return false;
+        }
+    }
+
+    // ,"data_offsets":[a,b]} after the shape.
+    bool fast_offsets(const char*& p, std::uint64_t (&offsets)[2]) noexcept {
+        static constexpr char key[17] = {',', '"', 'd', 'a', 't', 'a', '_', 'o', 'f', 'f', 's', 'e', 't', 's', '"', ':', '['};
+        if (end_ - p < fast_room || equal_mask(load16(p), load16(key)) != 0xFFFFu || p[16] != '[') return false;
+        p += 17;
+        if (!(same_as_last_end(p, offsets[0]) || fast_number(p, offsets[0])) || *p != ',') return false;
+        const char* const end_text = ++p;
+        if (!fast_number(p, offsets[1]) || p[0] != ']' || p[1] != '}') return false;
+        remember_end(end_text, p, offsets[1]);
+        p += 2;
+        return true;
+    }
+
+    // A number of one to fifteen digits at p, with sixteen bytes readable there; anything
+    // else (longer numbers too) is the general path's.
+    SAFETENSORS_DETAIL_SCAN_INLINE static bool fast_number(const char*& p, std::uint64_t& out) noexcept {
+        const auto digits = static_cast<unsigned>(__builtin_ctz(~digit_mask(p)));
+        if (digits - 1 >= 15 || (digits > 1 && *p == '0')) return false;
+        out = digits_value_at(p, digits);
+        p += digits;
+        return true;
+    }
+
+    static x86::m128i load16(const char* p) noexcept {
+        return x86::mm_loadu_si128(reinterpret_cast<const x86::m128i_u*>(p));
+    }
+    static unsigned equal_mask(x86::m128i a, x86::m128i b) noexcept {
+        return static_cast<unsigned>(x86::mm_movemask_epi8(x86::mm_cmpeq_epi8(a, b)));
+    }
+
+    // A shape read before: its text up to and with the closing bracket (mask: those bytes; 0:
+    // an empty slot), its dimensions and their product (without overflow).
+    struct shape_slot {
+        static constexpr unsigned max_rank = 4;
+        x86::m128i text = {};
+        unsigned mask = 0;
+        unsigned rank = 0;
+        std::uint64_t count = 0;
+        std::uint64_t dims[max_rank] = {};
+    };
+    static constexpr unsigned shape_slot_bits = 3;
+    shape_slot shape_slots_[1u << shape_slot_bits];
+
+    // The last head read in parts; none yet: a mask that no head matches (its first byte is
+    // the name's closing quote, never the zero kept).
+    x86::m128i head_[2] = {};
+    unsigned head_size_ = 0;
+    unsigned head_mask_ = 1;
+    dtype head_type_ = dtype::BOOL;
+#else
+    bool fast_tensors() noexcept { return false; }
+#endif
 
     // header_builder::check_entry's test, true where that would not throw.
     bool walk_on(const table_entry& e, span<const std::uint64_t> shape) noexcept {
         std::uint64_t bytes = 0;
-        if (e.begin != walk_.end || e.end < e.begin || checked_byte_size(e.dtype(), shape, bytes) != size_status::ok ||
+        if (e.begin != checks_.walk_end || e.end < e.begin || checked_byte_size(e.dtype(), shape, bytes) != size_status::ok ||
             e.end - e.begin != bytes)
             return false;
-        walk_.end = e.end;
+        checks_.walk_end = e.end;
         return true;
     }
 
@@ -186,33 +441,35 @@ private:
                 if (!take(',')) return false;
             }
         }
-        if (!literal(",\"data_offsets\":[") || !(same_as_last_end(offsets[0]) || number(offsets[0])) || !take(','))
+        if (!literal(",\"data_offsets\":[") || end_ - p_ < 16 || !(same_as_last_end(p_, offsets[0]) || number(offsets[0])) ||
+            !take(','))
             return false;
         const char* const end_text = p_;
         if (!number(offsets[1]) || !literal("]}")) return false;
-        remember_end(end_text, offsets[1]);
+        remember_end(end_text, p_ - 2, offsets[1]);
         return true;
     }
 
     // Writers emit tensors in offset order, so a begin offset is almost always spelled exactly
     // as the end offset before it: then its digits are compared, not converted again.
-    SAFETENSORS_DETAIL_SCAN_INLINE void remember_end(const char* text, std::uint64_t value) noexcept {
-        const auto digits = static_cast<std::size_t>(p_ - 2 - text);
+    SAFETENSORS_DETAIL_SCAN_INLINE void remember_end(const char* text, const char* text_end, std::uint64_t value) noexcept {
+        const auto digits = static_cast<std::size_t>(text_end - text);
         last_end_digits_ = digits < 16 ? digits : 0;
         last_end_text_ = text;
         last_end_ = value;
     }
-    SAFETENSORS_DETAIL_SCAN_INLINE bool same_as_last_end(std::uint64_t& out) noexcept {
+    // At p, with sixteen bytes readable there.
+    SAFETENSORS_DETAIL_SCAN_INLINE bool same_as_last_end(const char*& p, std::uint64_t& out) const noexcept {
         const std::size_t digits = last_end_digits_;
-        if (digits == 0 || end_ - p_ < 16) return false;
+        if (digits == 0) return false;
 #if SAFETENSORS_DETAIL_SCAN_SSE2
-        const unsigned equal = equal_mask(p_, last_end_text_);
+        const unsigned equal = equal_mask(load16(p), load16(last_end_text_));
         if ((~equal & ((1u << digits) - 1)) != 0) return false;
 #else
-        if (std::memcmp(p_, last_end_text_, digits) != 0) return false;
+        if (std::memcmp(p, last_end_text_, digits) != 0) return false;
 #endif
         // A longer number ("80" after "8") leaves a digit where the caller takes the comma.
-        p_ += digits;
+        p += digits;
         out = last_end_;
         return true;
     }
@@ -440,19 +697,19 @@ private:
         }
 #endif
         if (digits == 0 || digits == 16 || (digits > 1 && *p_ == '0')) return digits == 16 && number_slowly(out);
-        std::uint64_t word;
-        std::memcpy(&word, p_, 8);
-        std::uint64_t v;
-        if (digits <= 8) {
-            v = digits_value(word, digits);
-        } else {
-            std::uint64_t low;
-            std::memcpy(&low, p_ + 8, 8);
-            v = digits_value(word, 8) * power_of_ten[digits - 8] + digits_value(low, digits - 8);
-        }
+        out = digits_value_at(p_, digits);
         p_ += digits;
-        out = v;
         return true;
+    }
+
+    // The value of the 1 to 15 digits at p, sixteen bytes readable there: eight at a time.
+    SAFETENSORS_DETAIL_SCAN_INLINE static std::uint64_t digits_value_at(const char* p, unsigned digits) noexcept {
+        std::uint64_t word;
+        std::memcpy(&word, p, 8);
+        if (digits <= 8) return digits_value(word, digits);
+        std::uint64_t low;
+        std::memcpy(&low, p + 8, 8);
+        return digits_value(word, 8) * power_of_ten[digits - 8] + digits_value(low, digits - 8);
     }
 
 #if SAFETENSORS_DETAIL_SCAN_SSE2
@@ -462,19 +719,15 @@ private:
         const x86::v16qu offset = bytes - static_cast<unsigned char>('0');
         return static_cast<unsigned>(x86::mm_movemask_epi8(reinterpret_cast<x86::m128i>(offset <= 9)));
     }
-    // Bit i set when a[i] == b[i], for the sixteen bytes at a and b.
-    static unsigned equal_mask(const char* a, const char* b) noexcept {
-        const auto x = reinterpret_cast<x86::v16qu>(x86::mm_loadu_si128(reinterpret_cast<const x86::m128i_u*>(a)));
-        const auto y = reinterpret_cast<x86::v16qu>(x86::mm_loadu_si128(reinterpret_cast<const x86::m128i_u*>(b)));
-        return static_cast<unsigned>(x86::mm_movemask_epi8(reinterpret_cast<x86::m128i>(x == y)));
-    }
-    // Bit i set when p[i] is '"', '\\', a control byte or not ASCII, for the sixteen bytes at p.
-    static unsigned string_end_mask(const char* p) noexcept {
-        const auto bytes = reinterpret_cast<x86::v16qu>(x86::mm_loadu_si128(reinterpret_cast<const x86::m128i_u*>(p)));
-        const auto flagged = (bytes == static_cast<unsigned char>('"')) | (bytes == static_cast<unsigned char>('\\')) |
-                             (bytes < static_cast<unsigned char>(0x20)) | (bytes >= static_cast<unsigned char>(0x80));
+    // Bit i set when chunk's byte i is '"', '\\', a control byte or not ASCII: the last two
+    // are the bytes below 0x20 as signed numbers.
+    static unsigned string_end_mask(x86::m128i chunk) noexcept {
+        const auto bytes = reinterpret_cast<x86::v16qs>(chunk);
+        const auto flagged = (bytes == static_cast<signed char>('"')) | (bytes == static_cast<signed char>('\\')) |
+                             (bytes < static_cast<signed char>(0x20));
         return static_cast<unsigned>(x86::mm_movemask_epi8(reinterpret_cast<x86::m128i>(flagged)));
     }
+    static unsigned string_end_mask(const char* p) noexcept { return string_end_mask(load16(p)); }
 #endif
 
     bool number_slowly(std::uint64_t& out) noexcept {
@@ -515,11 +768,14 @@ private:
     const char* p_;
     const char* end_;
     header_table& t_;
-    offset_walk& walk_;
+    checks& checks_;
     // The last compact entry's end offset: its digits in the text (0: none to compare) and value.
     const char* last_end_text_ = nullptr;
     std::size_t last_end_digits_ = 0;
     std::uint64_t last_end_ = 0;
+    // The last tensor's name, in the text (none yet: null), for the order check.
+    const char* previous_name_ = nullptr;
+    std::size_t previous_name_size_ = 0;
 };
 
 } // namespace safetensors::detail

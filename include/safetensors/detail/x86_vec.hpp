@@ -30,6 +30,7 @@ namespace safetensors::detail::x86 {
 #define SAFETENSORS_DETAIL_VEC(T, name, bytes) typedef T name __attribute__((vector_size(bytes)))
 SAFETENSORS_DETAIL_VEC(char, v16qi, 16);
 SAFETENSORS_DETAIL_VEC(unsigned char, v16qu, 16);
+SAFETENSORS_DETAIL_VEC(signed char, v16qs, 16);
 SAFETENSORS_DETAIL_VEC(short, v8hi, 16);
 SAFETENSORS_DETAIL_VEC(unsigned short, v8hu, 16);
 SAFETENSORS_DETAIL_VEC(long long, v2di, 16);
