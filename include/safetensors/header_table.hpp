@@ -12,6 +12,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 #include "detail/checked.hpp"
@@ -64,65 +65,96 @@ struct table_entry {
 };
 static_assert(sizeof(table_entry) == 32, "table_entry grew");
 
-// A table's names, back to back. The builders reserve the header's size once (no name is
-// longer than the JSON that spells it), uninitialized, so an append is one inline copy:
-// std::string::append is a call per name, and resizing a string first would zero-fill it.
-// The names are copies even where the header stays mapped: a file truncated after it was
-// opened would zero them or fault on them.
-class name_pool {
+// A table's names (back to back), dimensions and entries: trivially copyable values in one
+// uninitialized block each, appended inline. The builders reserve them from the header's size
+// (no name is longer than the JSON that spells it), so appending is one store:
+// std::vector::push_back is a call where the compiler will not inline it into the scanner's
+// loop, resizing a vector zero-fills it, and std::string::append is a call per name. The
+// names are copies even where the header stays mapped: a file truncated after it was opened
+// would zero them or fault on them.
+#if defined(__GNUC__) || defined(__clang__)
+#define SAFETENSORS_DETAIL_POD_INLINE __attribute__((always_inline)) inline
+#define SAFETENSORS_DETAIL_POD_COLD __attribute__((noinline, cold))
+#else
+#define SAFETENSORS_DETAIL_POD_INLINE inline
+#define SAFETENSORS_DETAIL_POD_COLD
+#endif
+
+template <class T>
+class pod_buffer {
+    static_assert(std::is_trivially_copyable<T>::value, "pod_buffer holds plain values");
+
 public:
-    name_pool() = default;
-    name_pool(const name_pool& other) { append(other.data(), other.size_); }
-    name_pool(name_pool&& other) noexcept { swap(other); }
-    name_pool& operator=(name_pool other) noexcept {
+    pod_buffer() = default;
+    pod_buffer(const pod_buffer& other) { append(other.items_, other.size_); }
+    pod_buffer(pod_buffer&& other) noexcept { swap(other); }
+    pod_buffer& operator=(pod_buffer other) noexcept {
         swap(other);
         return *this;
     }
+    ~pod_buffer() { release(); }
 
-    const char* data() const noexcept { return bytes_ ? bytes_ : ""; }
+    // Null while nothing was reserved.
+    T* data() noexcept { return items_; }
+    const T* data() const noexcept { return items_; }
     std::size_t size() const noexcept { return size_; }
+    bool empty() const noexcept { return size_ == 0; }
+    std::size_t capacity() const noexcept { return capacity_; }
+    T& operator[](std::size_t i) noexcept { return items_[i]; }
+    const T& operator[](std::size_t i) const noexcept { return items_[i]; }
+    const T& back() const noexcept { return items_[size_ - 1]; }
+    T* begin() noexcept { return items_; }
+    T* end() noexcept { return items_ + size_; }
+    const T* begin() const noexcept { return items_; }
+    const T* end() const noexcept { return items_ + size_; }
 
     void reserve(std::size_t capacity) {
         if (capacity > capacity_) move_to(capacity);
     }
-    std::size_t capacity() const noexcept { return capacity_; }
-    // For a writer that copies in place: the capacity past the names (capacity() - size()
-    // bytes), then how much of it now holds a name.
-    char* unused() noexcept { return bytes_ + size_; }
-    void grow(std::size_t length) noexcept { size_ += length; }
-    void append(const char* text, std::size_t length) {
-        if (length > capacity_ - size_) move_to(std::max(size_ + length, 2 * capacity_));
-        if (length != 0) std::memcpy(bytes_ + size_, text, length);
-        size_ += length;
+    // One compare and one store where the scanner appends, the growth out of line.
+    SAFETENSORS_DETAIL_POD_INLINE void push_back(T value) {
+        if (size_ == capacity_) grow_by_one();
+        items_[size_++] = value;
     }
-
-    ~name_pool() { release(); }
+    void append(const T* values, std::size_t count) {
+        if (count > capacity_ - size_) move_to(std::max(size_ + count, 2 * capacity_));
+        if (count != 0) std::memcpy(items_ + size_, values, count * sizeof(T));
+        size_ += count;
+    }
+    // Drops the values from count on (count <= size()).
+    void truncate(std::size_t count) noexcept { size_ = count; }
+    // For a writer that copies in place: the capacity past the values (capacity() - size()),
+    // then how many of it now hold values.
+    T* unused() noexcept { return items_ + size_; }
+    void grow(std::size_t count) noexcept { size_ += count; }
 
 private:
-    // Plain operator new and sized delete, as the table's vectors use: a first open in a fresh
-    // process pays for binding each library function it calls first (new[] and delete[] are two more).
+    SAFETENSORS_DETAIL_POD_COLD void grow_by_one() { move_to(capacity_ == 0 ? 8 : 2 * capacity_); }
+    // Plain operator new and sized delete: a first open in a fresh process pays for binding
+    // each library function it calls first (new[] and delete[] are two more).
     void move_to(std::size_t capacity) {
-        auto* bytes = static_cast<char*>(::operator new(capacity));
-        if (size_ != 0) std::memcpy(bytes, bytes_, size_);
+        if (capacity > SIZE_MAX / sizeof(T)) throw std::bad_alloc();
+        auto* items = static_cast<T*>(::operator new(capacity * sizeof(T)));
+        if (size_ != 0) std::memcpy(static_cast<void*>(items), items_, size_ * sizeof(T));
         release();
-        bytes_ = bytes;
+        items_ = items;
         capacity_ = capacity;
     }
     void release() noexcept {
-        if (bytes_ == nullptr) return;
+        if (items_ == nullptr) return;
 #if defined(__cpp_sized_deallocation)
-        ::operator delete(bytes_, capacity_);
+        ::operator delete(items_, capacity_ * sizeof(T));
 #else
-        ::operator delete(bytes_);
+        ::operator delete(items_);
 #endif
     }
-    void swap(name_pool& other) noexcept {
-        std::swap(bytes_, other.bytes_);
+    void swap(pod_buffer& other) noexcept {
+        std::swap(items_, other.items_);
         std::swap(size_, other.size_);
         std::swap(capacity_, other.capacity_);
     }
 
-    char* bytes_ = nullptr;
+    T* items_ = nullptr;
     std::size_t size_ = 0;
     std::size_t capacity_ = 0;
 };
@@ -169,9 +201,9 @@ private:
 
     std::uint64_t header_size_ = 0;
     std::uint64_t data_size_ = 0;
-    detail::name_pool names_;                 // all names, back to back
-    std::vector<std::uint64_t> dims_;         // all shapes, back to back
-    std::vector<detail::table_entry> entries_;  // file order
+    detail::pod_buffer<char> names_;                 // all names, back to back
+    detail::pod_buffer<std::uint64_t> dims_;         // all shapes, back to back
+    detail::pod_buffer<detail::table_entry> entries_;  // file order
     std::vector<std::uint32_t> by_name_;      // indices into entries_, sorted by name
     std::optional<metadata_map> metadata_;
 };

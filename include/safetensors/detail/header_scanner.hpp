@@ -158,7 +158,7 @@ private:
         const char* const start = p_;
         if (!compact_fields(type, offsets)) {
             p_ = start;
-            t_.dims_.resize(dims_start);
+            t_.dims_.truncate(dims_start);
             if (!any_fields(type, offsets)) return false;
         }
         const std::size_t name_offset = t_.names_.size();
@@ -260,7 +260,7 @@ private:
         const std::size_t name_offset = t_.names_.size();
         if (!fast_dims(p, count, overflow) || !fast_offsets(p, offsets) || name_offset + size > UINT32_MAX ||
             dims_start > UINT32_MAX || t_.dims_.size() - dims_start > table_entry::max_rank) {
-            t_.dims_.resize(dims_start);
+            t_.dims_.truncate(dims_start);
             return false;
         }
         table_entry entry{};
@@ -294,7 +294,7 @@ private:
     // ":{"dtype":"BF16","shape":[ from the name's closing quote to the shape's first byte:
     // compared whole with the last head read (the same bytes but for the dtype), or read in
     // parts and kept for the next entry.
-    bool fast_head(const char*& p, dtype& type) noexcept {
+    SAFETENSORS_DETAIL_SCAN_INLINE bool fast_head(const char*& p, dtype& type) noexcept {
         const x86::m128i low = load16(p), high = load16(p + 16);
         const unsigned equal = equal_mask(low, head_[0]) | (equal_mask(high, head_[1]) << 16);
         if ((equal & head_mask_) == head_mask_) {
@@ -321,7 +321,7 @@ private:
     // element count. A checkpoint has few distinct shapes, each spelled the same way every
     // time: a shape of at most fifteen bytes is looked up by its text in a small cache of
     // those read before (shape_slot), and read and kept there when it is not found.
-    bool fast_dims(const char*& p, std::uint64_t& count, bool& overflow) {
+    SAFETENSORS_DETAIL_SCAN_INLINE bool fast_dims(const char*& p, std::uint64_t& count, bool& overflow) {
         const x86::m128i text = load16(p);
         const unsigned closes = equal_mask(text, x86::m128i{0x5D5D5D5D5D5D5D5D, 0x5D5D5D5D5D5D5D5D});  // ']'
         if (closes == 0) return read_dims(p, count, overflow);
@@ -366,7 +366,7 @@ private:
     }
 
     // ,"data_offsets":[a,b]} after the shape.
-    bool fast_offsets(const char*& p, std::uint64_t (&offsets)[2]) noexcept {
+    SAFETENSORS_DETAIL_SCAN_INLINE bool fast_offsets(const char*& p, std::uint64_t (&offsets)[2]) noexcept {
         static constexpr char key[17] = {',', '"', 'd', 'a', 't', 'a', '_', 'o', 'f', 'f', 's', 'e', 't', 's', '"', ':', '['};
         if (end_ - p < fast_room || equal_mask(load16(p), load16(key)) != 0xFFFFu || p[16] != '[') return false;
         p += 17;
