@@ -213,44 +213,12 @@ private:
     // path then reads it, with the same result for a member this one would take.
     SAFETENSORS_DETAIL_SCAN_INLINE bool fast_tensor() {
         const char* p = p_;
-        const char* const end = end_;  // a local: the stores below may alias any member
-        if (end - p < fast_room || *p != '"') return false;
+        if (end_ - p < fast_room || *p != '"') return false;
         const char* const name = p + 1;
-        // The pool holds only names spelled in the text before this one, and its capacity is
-        // the text's size (scan), so a chunk stored at the name's place in the pool ends before
-        // its capacity as the chunk read ends before end_. The name before this one is in the
-        // text too, and reading past it stays before the chunk read here.
-        char* const copy = t_.names_.unused();
-        const char* const previous = previous_name_;
-        std::size_t differ = SIZE_MAX;  // where the name first differs from the one before it
-        const char* q = name;
-        unsigned flags = 0;
-        for (;;) {
-            const x86::m128i chunk = load16(q);
-            const auto at = static_cast<std::size_t>(q - name);
-            x86::mm_storeu_si128(reinterpret_cast<x86::m128i_u*>(copy + at), chunk);
-            if (differ == SIZE_MAX && previous != nullptr) {
-                const unsigned unequal = ~equal_mask(chunk, load16(previous + at)) & 0xFFFFu;
-                if (unequal != 0) differ = at + static_cast<unsigned>(__builtin_ctz(unequal));
-            }
-            flags = string_end_mask(chunk);
-            if (flags != 0) break;
-            q += 16;
-            if (end - q < fast_room) return false;
-        }
-        q += __builtin_ctz(flags);
-        if (*q != '"' || end - q < fast_room) return false;
-        const auto size = static_cast<std::size_t>(q - name);
-        if (size == 12 && std::memcmp(name, "__metadata__", 12) == 0) return false;
-        // Bytewise greater than the name before it: at the first difference inside both, or longer.
-        const std::size_t previous_size = previous_name_size_;
-        const bool increasing =
-            previous == nullptr ||
-            (differ < size && differ < previous_size
-                 ? static_cast<unsigned char>(name[differ]) > static_cast<unsigned char>(previous[differ])
-                 : previous_size < size);
-
-        p = q;
+        bool increasing = true;
+        p = fast_name(name, increasing);
+        if (p == nullptr) return false;
+        const auto size = static_cast<std::size_t>(p - name);
         dtype type = dtype::BOOL;
         if (!fast_head(p, type)) return false;
         const std::size_t dims_start = t_.dims_.size();
@@ -285,6 +253,47 @@ private:
         previous_name_size_ = size;
         p_ = p;
         return true;
+    }
+
+    // A tensor's name of plain ASCII from its first byte: copied into the pool after the names
+    // (not yet counted in it) and compared with the name before it while it is searched.
+    // Returns its closing quote, or null for any other name (and for "__metadata__");
+    // increasing: bytewise greater than the name before it.
+    SAFETENSORS_DETAIL_SCAN_INLINE const char* fast_name(const char* name, bool& increasing) noexcept {
+        // The pool holds only names spelled in the text before this one, and its capacity is
+        // the text's size (scan), so a chunk stored at the name's place in the pool ends before
+        // its capacity as the chunk read ends before end_. The name before this one is in the
+        // text too, and reading past it stays before the chunk read here.
+        char* const copy = t_.names_.unused();
+        const char* const end = end_;  // a local: the stores below may alias any member
+        const char* const previous = previous_name_;
+        std::size_t differ = SIZE_MAX;  // where the name first differs from the one before it
+        const char* q = name;
+        unsigned flags = 0;
+        for (;;) {
+            const x86::m128i chunk = load16(q);
+            const auto at = static_cast<std::size_t>(q - name);
+            x86::mm_storeu_si128(reinterpret_cast<x86::m128i_u*>(copy + at), chunk);
+            if (differ == SIZE_MAX && previous != nullptr) {
+                const unsigned unequal = ~equal_mask(chunk, load16(previous + at)) & 0xFFFFu;
+                if (unequal != 0) differ = at + static_cast<unsigned>(__builtin_ctz(unequal));
+            }
+            flags = string_end_mask(chunk);
+            if (flags != 0) break;
+            q += 16;
+            if (end - q < fast_room) return nullptr;
+        }
+        q += __builtin_ctz(flags);
+        if (*q != '"' || end - q < fast_room) return nullptr;
+        const auto size = static_cast<std::size_t>(q - name);
+        if (size == 12 && std::memcmp(name, "__metadata__", 12) == 0) return nullptr;
+        // At the first difference inside both names, or the longer one.
+        const std::size_t previous_size = previous_name_size_;
+        increasing = previous == nullptr ||
+                     (differ < size && differ < previous_size
+                          ? static_cast<unsigned char>(name[differ]) > static_cast<unsigned char>(previous[differ])
+                          : previous_size < size);
+        return q;
     }
 
     // Bytes a fast member reads without checking: 32 at its name's closing quote, 16 at each
@@ -441,8 +450,8 @@ private:
                 if (!take(',')) return false;
             }
         }
-        if (!literal(",\"data_offsets\":[") || end_ - p_ < 16 || !(same_as_last_end(p_, offsets[0]) || number(offsets[0])) ||
-            !take(','))
+        if (!literal(",\"data_offsets\":[") ||
+            !((end_ - p_ >= 16 && same_as_last_end(p_, offsets[0])) || number(offsets[0])) || !take(','))
             return false;
         const char* const end_text = p_;
         if (!number(offsets[1]) || !literal("]}")) return false;
