@@ -65,13 +65,7 @@ struct table_entry {
 };
 static_assert(sizeof(table_entry) == 32, "table_entry grew");
 
-// A table's names (back to back), dimensions and entries: trivially copyable values in one
-// uninitialized block each, appended inline. The builders reserve them from the header's size
-// (no name is longer than the JSON that spells it), so appending is one store:
-// std::vector::push_back is a call where the compiler will not inline it into the scanner's
-// loop, resizing a vector zero-fills it, and std::string::append is a call per name. The
-// names are copies even where the header stays mapped: a file truncated after it was opened
-// would zero them or fault on them.
+// The few steps the scanner runs for every tensor, inlined; their rare growth kept out of line.
 #if defined(__GNUC__) || defined(__clang__)
 #define SAFETENSORS_DETAIL_POD_INLINE __attribute__((always_inline)) inline
 #define SAFETENSORS_DETAIL_POD_COLD __attribute__((noinline, cold))
@@ -80,6 +74,13 @@ static_assert(sizeof(table_entry) == 32, "table_entry grew");
 #define SAFETENSORS_DETAIL_POD_COLD
 #endif
 
+// A table's names (back to back), dimensions and entries: trivially copyable values in one
+// uninitialized block each, appended inline. The builders reserve them from the header's size
+// (no name is longer than the JSON that spells it), so appending is one store:
+// std::vector::push_back is a call where the compiler will not inline it into the scanner's
+// loop, resizing a vector zero-fills it, and std::string::append is a call per name. The
+// names are copies even where the header stays mapped: a file truncated after it was opened
+// would zero them or fault on them.
 template <class T>
 class pod_buffer {
     static_assert(std::is_trivially_copyable<T>::value, "pod_buffer holds plain values");
