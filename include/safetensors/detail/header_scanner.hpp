@@ -161,9 +161,13 @@ private:
             t_.dims_.truncate(dims_start);
             if (!any_fields(type, offsets)) return false;
         }
+        std::uint64_t count = 0;
+        const bool overflow =
+            checked_element_count(span<const std::uint64_t>(t_.dims_.data() + dims_start, t_.dims_.size() - dims_start),
+                                  count) != size_status::ok;
         const std::size_t name_offset = t_.names_.size();
         t_.names_.append(name.data(), name.size());
-        if (!add_entry(name_offset, name.size(), dims_start, type, offsets)) return false;
+        if (!add_entry(name_offset, name.size(), dims_start, type, offsets, count, overflow)) return false;
         if (previous_name_ != nullptr && checks_.names_increasing)
             checks_.names_increasing = name_less(std::string_view(previous_name_, previous_name_size_), name);
         previous_name_ = name.data();
@@ -172,9 +176,11 @@ private:
     }
 
     // The table entry of a tensor whose name is at name_offset in the pool and whose shape is
-    // the dimensions from dims_start on; then the offset walk.
-    bool add_entry(std::size_t name_offset, std::size_t name_size, std::size_t dims_start, dtype type,
-                   const std::uint64_t (&offsets)[2]) {
+    // the dimensions from dims_start on, with count elements (overflow: more than 64 bits hold);
+    // then the offset walk.
+    SAFETENSORS_DETAIL_SCAN_INLINE bool add_entry(std::size_t name_offset, std::size_t name_size, std::size_t dims_start,
+                                                  dtype type, const std::uint64_t (&offsets)[2], std::uint64_t count,
+                                                  bool overflow) {
         const std::size_t rank = t_.dims_.size() - dims_start;
         if (name_offset + name_size > UINT32_MAX || dims_start > UINT32_MAX || rank > table_entry::max_rank) return false;
         table_entry entry{};
@@ -185,8 +191,7 @@ private:
         entry.begin = offsets[0];
         entry.end = offsets[1];
         t_.entries_.push_back(entry);
-        if (checks_.walk_in_order)
-            checks_.walk_in_order = walk_on(entry, span<const std::uint64_t>(t_.dims_.data() + dims_start, rank));
+        if (checks_.walk_in_order) checks_.walk_in_order = walk_on(entry, count, overflow);
         return true;
     }
 
@@ -225,29 +230,12 @@ private:
         std::uint64_t count = 1;  // the shape's element count, for the walk
         bool overflow = false;
         std::uint64_t offsets[2] = {0, 0};
-        const std::size_t name_offset = t_.names_.size();
-        if (!fast_dims(p, count, overflow) || !fast_offsets(p, offsets) || name_offset + size > UINT32_MAX ||
-            dims_start > UINT32_MAX || t_.dims_.size() - dims_start > table_entry::max_rank) {
+        if (!fast_dims(p, count, overflow) || !fast_offsets(p, offsets) ||
+            !add_entry(t_.names_.size(), size, dims_start, type, offsets, count, overflow)) {
             t_.dims_.truncate(dims_start);
             return false;
         }
-        table_entry entry{};
-        entry.name_offset = narrow<std::uint32_t>(name_offset);
-        entry.name_size = narrow<std::uint32_t>(size);
-        entry.dims_offset = narrow<std::uint32_t>(dims_start);
-        entry.set_rank_and_dtype(narrow<std::uint32_t>(t_.dims_.size() - dims_start), type);
-        entry.begin = offsets[0];
-        entry.end = offsets[1];
-        t_.names_.grow(size);
-        t_.entries_.push_back(entry);
-        // walk_on's test with the count made while reading the shape.
-        if (checks_.walk_in_order) {
-            std::uint64_t bits = 0;
-            checks_.walk_in_order = !overflow && entry.begin == checks_.walk_end && entry.end >= entry.begin &&
-                                    checked_mul(count, bit_size(type), bits) && bits % 8 == 0 &&
-                                    entry.end - entry.begin == bits / 8;
-            checks_.walk_end = entry.end;
-        }
+        t_.names_.grow(size);  // the copy fast_name made
         if (!increasing) checks_.names_increasing = false;
         previous_name_ = name;
         previous_name_size_ = size;
@@ -427,11 +415,12 @@ private:
     bool fast_tensors() noexcept { return false; }
 #endif
 
-    // header_builder::check_entry's test, true where that would not throw.
-    bool walk_on(const table_entry& e, span<const std::uint64_t> shape) noexcept {
-        std::uint64_t bytes = 0;
-        if (e.begin != checks_.walk_end || e.end < e.begin || checked_byte_size(e.dtype(), shape, bytes) != size_status::ok ||
-            e.end - e.begin != bytes)
+    // header_builder::check_entry's test, true where that would not throw (checked_byte_size
+    // from the shape's element count).
+    SAFETENSORS_DETAIL_SCAN_INLINE bool walk_on(const table_entry& e, std::uint64_t count, bool overflow) noexcept {
+        std::uint64_t bits = 0;
+        if (overflow || e.begin != checks_.walk_end || e.end < e.begin || !checked_mul(count, bit_size(e.dtype()), bits) ||
+            bits % 8 != 0 || e.end - e.begin != bits / 8)
             return false;
         checks_.walk_end = e.end;
         return true;
