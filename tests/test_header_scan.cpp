@@ -308,3 +308,36 @@ TEST_CASE("header scan: repeated shapes and dtypes, as checkpoints repeat them, 
     CHECK(agree(overflowing, data_size).rfind("error " + std::to_string(static_cast<int>(st::errc::shape_overflow)), 0) == 0);
     CHECK(test_support::error_of([&] { (void)st::parse_header(overflowing, data_size); }).code == st::errc::shape_overflow);
 }
+
+TEST_CASE("header scan: tensors of one shape share its dimensions, also after a member the fast path gave back") {
+    // The first [3,5] is read by the fast path, whose offsets then fail it (a space): the
+    // general path reads it again. Later ones are found by their text, until [7,2], whose
+    // text takes the same place in the cache, pushes [3,5] out. The padding gives the last
+    // members the room the fast path reads ahead.
+    const std::string header =
+        "{\"a\":{\"dtype\":\"BF16\",\"shape\":[3,5],\"data_offsets\":[0, 30]},"
+        "\"b\":{\"dtype\":\"F32\",\"shape\":[3,5],\"data_offsets\":[30,90]},"
+        "\"c\":{\"dtype\":\"BF16\",\"shape\":[5,3],\"data_offsets\":[90,120]},"
+        "\"d\":{\"dtype\":\"BF16\",\"shape\":[3,5],\"data_offsets\":[120,150]},"
+        "\"e\":{\"dtype\":\"U8\",\"shape\":[],\"data_offsets\":[150,151]},"
+        "\"f\":{\"dtype\":\"BF16\",\"shape\":[5,3],\"data_offsets\":[151,181]},"
+        "\"g\":{\"dtype\":\"BF16\",\"shape\":[7,2],\"data_offsets\":[181,209]},"
+        "\"h\":{\"dtype\":\"BF16\",\"shape\":[3,5],\"data_offsets\":[209,239]}}" +
+        std::string(64, ' ');
+    const st::header_table table = st::parse_header(header, 239);
+    const std::vector<std::vector<std::uint64_t>> shapes = {{3, 5}, {3, 5}, {5, 3}, {3, 5}, {}, {5, 3}, {7, 2}, {3, 5}};
+    REQUIRE(table.size() == shapes.size());
+    const st::header_table copy = table;  // a copy keeps every shape
+    for (std::size_t i = 0; i < shapes.size(); ++i) {
+        CAPTURE(i);
+        CHECK(std::vector<std::uint64_t>(table[i].shape.begin(), table[i].shape.end()) == shapes[i]);
+        CHECK(std::vector<std::uint64_t>(copy[i].shape.begin(), copy[i].shape.end()) == shapes[i]);
+    }
+    CHECK(fuzz::outcome(header, 239, st::detail::json_reader::automatic) ==
+          fuzz::outcome(header, 239, st::detail::json_reader::nlohmann));
+#if SAFETENSORS_DETAIL_SCAN_SSE2
+    CHECK(table[3].shape.data() == table[1].shape.data());
+    CHECK(table[5].shape.data() == table[2].shape.data());
+    CHECK(table[7].shape.data() != table[1].shape.data());  // read again after [7,2] took its place
+#endif
+}

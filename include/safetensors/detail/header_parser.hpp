@@ -179,15 +179,20 @@ private:
         table.data_size_ = data_size;
         // Sized from the header so that the pools do not regrow (copy and re-fault) while
         // parsing. Names cannot be longer than the JSON that spells them, so that pool never
-        // regrows; tensor entries take about 100 bytes of JSON (80 leaves room), and shapes
-        // rarely have more than 4 dimensions per 128 bytes. Unused capacity is never touched.
+        // regrows; tensor entries take about 100 bytes of JSON (80 leaves room). The scanner
+        // keeps each distinct shape once (tensors of one shape share its dimensions), so a
+        // checkpoint's shapes take a few hundred bytes: one dimension per 256 bytes of JSON
+        // leaves room, and headers whose shapes all differ regrow that pool a few times.
+        // Unused capacity is never touched, and a fresh process faults in each page it does
+        // touch: the small pools come first, so that their used parts share pages, and the
+        // names pool's unused tail comes last.
         // The names pool is also the largest block, more than half of all three: glibc then
         // keeps the memory for the next open instead of returning it to the kernel on close
         // (it trims when the free space reaches twice its largest recent block), which spares
         // a process that reopens files a fresh page fault per 4 KiB of table.
-        table.names_.reserve(text.size());
         table.entries_.reserve(text.size() / 80);
-        table.dims_.reserve(text.size() / 32);
+        table.dims_.reserve(text.size() / 256);
+        table.names_.reserve(text.size());
         return table;
     }
 

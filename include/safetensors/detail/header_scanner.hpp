@@ -47,11 +47,13 @@
 #else
 #define SAFETENSORS_DETAIL_SCAN_SSE2 0
 #endif
-// The few steps run for every token, inlined into the loops that call them.
+// The few steps run for every token, inlined into the loops that call them; rare ones kept out.
 #if defined(__GNUC__) || defined(__clang__)
 #define SAFETENSORS_DETAIL_SCAN_INLINE __attribute__((always_inline)) inline
+#define SAFETENSORS_DETAIL_SCAN_COLD __attribute__((noinline, cold))
 #else
 #define SAFETENSORS_DETAIL_SCAN_INLINE inline
+#define SAFETENSORS_DETAIL_SCAN_COLD
 #endif
 
 namespace safetensors::detail {
@@ -167,7 +169,8 @@ private:
                                   count) != size_status::ok;
         const std::size_t name_offset = t_.names_.size();
         t_.names_.append(name.data(), name.size());
-        if (!add_entry(name_offset, name.size(), dims_start, type, offsets, count, overflow)) return false;
+        if (!add_entry(name_offset, name.size(), dims_start, t_.dims_.size() - dims_start, type, offsets, count, overflow))
+            return false;
         if (previous_name_ != nullptr && checks_.names_increasing)
             checks_.names_increasing = name_less(std::string_view(previous_name_, previous_name_size_), name);
         previous_name_ = name.data();
@@ -176,12 +179,11 @@ private:
     }
 
     // The table entry of a tensor whose name is at name_offset in the pool and whose shape is
-    // the dimensions from dims_start on, with count elements (overflow: more than 64 bits hold);
+    // the rank dimensions at dims_start, with count elements (overflow: more than 64 bits hold);
     // then the offset walk.
     SAFETENSORS_DETAIL_SCAN_INLINE bool add_entry(std::size_t name_offset, std::size_t name_size, std::size_t dims_start,
-                                                  dtype type, const std::uint64_t (&offsets)[2], std::uint64_t count,
-                                                  bool overflow) {
-        const std::size_t rank = t_.dims_.size() - dims_start;
+                                                  std::size_t rank, dtype type, const std::uint64_t (&offsets)[2],
+                                                  std::uint64_t count, bool overflow) {
         if (name_offset + name_size > UINT32_MAX || dims_start > UINT32_MAX || rank > table_entry::max_rank) return false;
         table_entry entry{};
         entry.name_offset = narrow<std::uint32_t>(name_offset);
@@ -226,13 +228,15 @@ private:
         const auto size = static_cast<std::size_t>(p - name);
         dtype type = dtype::BOOL;
         if (!fast_head(p, type)) return false;
-        const std::size_t dims_start = t_.dims_.size();
+        const std::size_t dims_end = t_.dims_.size();  // the pool's size before this shape
+        std::size_t dims_start = dims_end, rank = 0;
         std::uint64_t count = 1;  // the shape's element count, for the walk
         bool overflow = false;
         std::uint64_t offsets[2] = {0, 0};
-        if (!fast_dims(p, count, overflow) || !fast_offsets(p, offsets) ||
-            !add_entry(t_.names_.size(), size, dims_start, type, offsets, count, overflow)) {
-            t_.dims_.truncate(dims_start);
+        if (!fast_dims(p, dims_start, rank, count, overflow) || !fast_offsets(p, offsets) ||
+            !add_entry(t_.names_.size(), size, dims_start, rank, type, offsets, count, overflow)) {
+            if (t_.dims_.size() != dims_end) forget_shapes_from(dims_end);
+            t_.dims_.truncate(dims_end);
             return false;
         }
         t_.names_.grow(size);  // the copy fast_name made
@@ -315,13 +319,19 @@ private:
     }
 
     // The dimensions and the closing bracket (the opening one is the head's), with the
-    // element count. A checkpoint has few distinct shapes, each spelled the same way every
-    // time: a shape of at most fifteen bytes is looked up by its text in a small cache of
-    // those read before (shape_slot), and read and kept there when it is not found.
-    SAFETENSORS_DETAIL_SCAN_INLINE bool fast_dims(const char*& p, std::uint64_t& count, bool& overflow) {
+    // element count: rank dimensions at dims_start in the pool. A checkpoint has few distinct
+    // shapes, each spelled the same way every time: a shape of at most fifteen bytes is looked
+    // up by its text in a small cache of those read before (shape_slot), whose dimensions the
+    // pool already holds, and read, added to the pool and kept there when it is not found.
+    SAFETENSORS_DETAIL_SCAN_INLINE bool fast_dims(const char*& p, std::size_t& dims_start, std::size_t& rank,
+                                                  std::uint64_t& count, bool& overflow) {
         const x86::m128i text = load16(p);
         const unsigned closes = equal_mask(text, x86::m128i{0x5D5D5D5D5D5D5D5D, 0x5D5D5D5D5D5D5D5D});  // ']'
-        if (closes == 0) return read_dims(p, count, overflow);
+        if (closes == 0) {
+            const bool read = read_dims(p, count, overflow);
+            rank = t_.dims_.size() - dims_start;
+            return read;
+        }
         const unsigned size = static_cast<unsigned>(__builtin_ctz(closes)) + 1;  // with the bracket
         const unsigned mask = (1u << size) - 1;
         std::uint64_t word;
@@ -329,22 +339,28 @@ private:
         if (size < 8) word &= (std::uint64_t{1} << (8 * size)) - 1;
         shape_slot& slot = shape_slots_[(word * 0x9E3779B97F4A7C15u) >> (64 - shape_slot_bits)];
         if (slot.mask == mask && (equal_mask(text, slot.text) & mask) == mask) {
-            for (unsigned i = 0; i < slot.rank; ++i) t_.dims_.push_back(slot.dims[i]);
+            dims_start = slot.dims_start;
+            rank = slot.rank;
             count = slot.count;
             p += size;
             return true;
         }
-        const std::size_t dims_start = t_.dims_.size();
         const char* const start = p;
         if (!read_dims(p, count, overflow)) return false;
-        const std::size_t rank = t_.dims_.size() - dims_start;
-        if (overflow || rank > shape_slot::max_rank || static_cast<std::size_t>(p - start) != size) return true;
+        rank = t_.dims_.size() - dims_start;
+        if (overflow || static_cast<std::size_t>(p - start) != size) return true;
         slot.text = text;
         slot.mask = mask;
-        slot.rank = static_cast<unsigned>(rank);
+        slot.rank = rank;  // at most eight: "1,1,1,1,1,1,1,1]" is sixteen bytes
+        slot.dims_start = dims_start;
         slot.count = count;
-        for (std::size_t i = 0; i < rank; ++i) slot.dims[i] = t_.dims_[dims_start + i];
         return true;
+    }
+    // A member that fast_tensor gave back had added the dimensions from dims_end on, and they
+    // are about to be dropped: no shape may be found there any more.
+    SAFETENSORS_DETAIL_SCAN_COLD void forget_shapes_from(std::size_t dims_end) noexcept {
+        for (shape_slot& slot : shape_slots_)
+            if (slot.dims_start >= dims_end) slot.mask = 0;
     }
     bool read_dims(const char*& p, std::uint64_t& count, bool& overflow) {
         if (*p == ']') {
@@ -393,14 +409,14 @@ private:
     }
 
     // A shape read before: its text up to and with the closing bracket (mask: those bytes; 0:
-    // an empty slot), its dimensions and their product (without overflow).
+    // an empty slot), where its dimensions are in the pool (entries with this shape share
+    // them) and their product (without overflow).
     struct shape_slot {
-        static constexpr unsigned max_rank = 4;
         x86::m128i text = {};
         unsigned mask = 0;
-        unsigned rank = 0;
+        std::size_t rank = 0;
+        std::size_t dims_start = 0;
         std::uint64_t count = 0;
-        std::uint64_t dims[max_rank] = {};
     };
     static constexpr unsigned shape_slot_bits = 3;
     shape_slot shape_slots_[1u << shape_slot_bits];
