@@ -203,7 +203,7 @@ private:
     std::uint64_t header_size_ = 0;
     std::uint64_t data_size_ = 0;
     detail::pod_buffer<char> names_;                 // all names, back to back
-    detail::pod_buffer<std::uint64_t> dims_;         // all shapes, back to back
+    detail::pod_buffer<std::uint64_t> dims_;         // the shapes (tensors of one shape may share theirs)
     detail::pod_buffer<detail::table_entry> entries_;  // file order
     std::vector<std::uint32_t> by_name_;      // indices into entries_, sorted by name
     std::optional<metadata_map> metadata_;
