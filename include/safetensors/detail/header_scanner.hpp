@@ -357,7 +357,9 @@ private:
         return true;
     }
     // A member that fast_tensor gave back had added the dimensions from dims_end on, and they
-    // are about to be dropped: no shape may be found there any more.
+    // are about to be dropped: no shape may be found there any more. (The general path then
+    // reads the member again and adds the same dimensions at the same place, or the scan
+    // fails; the cache does not count on it.)
     SAFETENSORS_DETAIL_SCAN_COLD void forget_shapes_from(std::size_t dims_end) noexcept {
         for (shape_slot& slot : shape_slots_)
             if (slot.dims_start >= dims_end) slot.mask = 0;
