@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "detail/checked.hpp"
+#include "detail/inlining.hpp"
 #include "dtype.hpp"
 #include "error.hpp"
 #include "metadata.hpp"
@@ -65,15 +66,6 @@ struct table_entry {
 };
 static_assert(sizeof(table_entry) == 32, "table_entry grew");
 
-// The few steps the scanner runs for every tensor, inlined; their rare growth kept out of line.
-#if defined(__GNUC__) || defined(__clang__)
-#define SAFETENSORS_DETAIL_POD_INLINE __attribute__((always_inline)) inline
-#define SAFETENSORS_DETAIL_POD_COLD __attribute__((noinline, cold))
-#else
-#define SAFETENSORS_DETAIL_POD_INLINE inline
-#define SAFETENSORS_DETAIL_POD_COLD
-#endif
-
 // A table's names (back to back), dimensions and entries: trivially copyable values in one
 // uninitialized block each, appended inline. The builders reserve them from the header's size
 // (no name is longer than the JSON that spells it), so appending is one store:
@@ -101,9 +93,7 @@ public:
     std::size_t size() const noexcept { return size_; }
     bool empty() const noexcept { return size_ == 0; }
     std::size_t capacity() const noexcept { return capacity_; }
-    T& operator[](std::size_t i) noexcept { return items_[i]; }
     const T& operator[](std::size_t i) const noexcept { return items_[i]; }
-    const T& back() const noexcept { return items_[size_ - 1]; }
     T* begin() noexcept { return items_; }
     T* end() noexcept { return items_ + size_; }
     const T* begin() const noexcept { return items_; }
@@ -113,7 +103,7 @@ public:
         if (capacity > capacity_) move_to(capacity);
     }
     // One compare and one store where the scanner appends, the growth out of line.
-    SAFETENSORS_DETAIL_POD_INLINE void push_back(T value) {
+    SAFETENSORS_DETAIL_ALWAYS_INLINE void push_back(T value) {
         if (size_ == capacity_) grow_by_one();
         items_[size_++] = value;
     }
@@ -130,7 +120,7 @@ public:
     void grow(std::size_t count) noexcept { size_ += count; }
 
 private:
-    SAFETENSORS_DETAIL_POD_COLD void grow_by_one() { move_to(capacity_ == 0 ? 8 : 2 * capacity_); }
+    SAFETENSORS_DETAIL_COLD void grow_by_one() { move_to(capacity_ == 0 ? 8 : 2 * capacity_); }
     // Plain operator new and sized delete: a first open in a fresh process pays for binding
     // each library function it calls first (new[] and delete[] are two more).
     void move_to(std::size_t capacity) {

@@ -35,6 +35,7 @@
 #include "../dtype.hpp"
 #include "../header_table.hpp"
 #include "checked.hpp"
+#include "inlining.hpp"
 #include "name_less.hpp"
 #include "utf8.hpp"
 
@@ -46,14 +47,6 @@
 #define SAFETENSORS_DETAIL_SCAN_SSE2 1
 #else
 #define SAFETENSORS_DETAIL_SCAN_SSE2 0
-#endif
-// The few steps run for every token, inlined into the loops that call them; rare ones kept out.
-#if defined(__GNUC__) || defined(__clang__)
-#define SAFETENSORS_DETAIL_SCAN_INLINE __attribute__((always_inline)) inline
-#define SAFETENSORS_DETAIL_SCAN_COLD __attribute__((noinline, cold))
-#else
-#define SAFETENSORS_DETAIL_SCAN_INLINE inline
-#define SAFETENSORS_DETAIL_SCAN_COLD
 #endif
 
 namespace safetensors::detail {
@@ -181,7 +174,7 @@ private:
     // The table entry of a tensor whose name is at name_offset in the pool and whose shape is
     // the rank dimensions at dims_start, with count elements (overflow: more than 64 bits hold);
     // then the offset walk.
-    SAFETENSORS_DETAIL_SCAN_INLINE bool add_entry(std::size_t name_offset, std::size_t name_size, std::size_t dims_start,
+    SAFETENSORS_DETAIL_ALWAYS_INLINE bool add_entry(std::size_t name_offset, std::size_t name_size, std::size_t dims_start,
                                                   std::size_t rank, dtype type, const std::uint64_t (&offsets)[2],
                                                   std::uint64_t count, bool overflow) {
         if (name_offset + name_size > UINT32_MAX || dims_start > UINT32_MAX || rank > table_entry::max_rank) return false;
@@ -218,7 +211,7 @@ private:
     // entry's fixed parts are compared whole, and the offset walk is made on the way. False,
     // with nothing taken (p_ and the table as they were), for any other member; the general
     // path then reads it, with the same result for a member this one would take.
-    SAFETENSORS_DETAIL_SCAN_INLINE bool fast_tensor() {
+    SAFETENSORS_DETAIL_ALWAYS_INLINE bool fast_tensor() {
         const char* p = p_;
         if (end_ - p < fast_room || *p != '"') return false;
         const char* const name = p + 1;
@@ -251,7 +244,7 @@ private:
     // (not yet counted in it) and compared with the name before it while it is searched.
     // Returns its closing quote, or null for any other name (and for "__metadata__");
     // increasing: bytewise greater than the name before it.
-    SAFETENSORS_DETAIL_SCAN_INLINE const char* fast_name(const char* name, bool& increasing) noexcept {
+    SAFETENSORS_DETAIL_ALWAYS_INLINE const char* fast_name(const char* name, bool& increasing) noexcept {
         // The pool holds only names spelled in the text before this one, and its capacity is
         // the text's size (scan), so a chunk stored at the name's place in the pool ends before
         // its capacity as the chunk read ends before end_. The name before this one is in the
@@ -295,7 +288,7 @@ private:
     // ":{"dtype":"BF16","shape":[ from the name's closing quote to the shape's first byte:
     // compared whole with the last head read (the same bytes but for the dtype), or read in
     // parts and kept for the next entry.
-    SAFETENSORS_DETAIL_SCAN_INLINE bool fast_head(const char*& p, dtype& type) noexcept {
+    SAFETENSORS_DETAIL_ALWAYS_INLINE bool fast_head(const char*& p, dtype& type) noexcept {
         const x86::m128i low = load16(p), high = load16(p + 16);
         const unsigned equal = equal_mask(low, head_[0]) | (equal_mask(high, head_[1]) << 16);
         if ((equal & head_mask_) == head_mask_) {
@@ -323,7 +316,7 @@ private:
     // shapes, each spelled the same way every time: a shape of at most fifteen bytes is looked
     // up by its text in a small cache of those read before (shape_slot), whose dimensions the
     // pool already holds, and read, added to the pool and kept there when it is not found.
-    SAFETENSORS_DETAIL_SCAN_INLINE bool fast_dims(const char*& p, std::size_t& dims_start, std::size_t& rank,
+    SAFETENSORS_DETAIL_ALWAYS_INLINE bool fast_dims(const char*& p, std::size_t& dims_start, std::size_t& rank,
                                                   std::uint64_t& count, bool& overflow) {
         const x86::m128i text = load16(p);
         const unsigned closes = equal_mask(text, x86::m128i{0x5D5D5D5D5D5D5D5D, 0x5D5D5D5D5D5D5D5D});  // ']'
@@ -360,7 +353,7 @@ private:
     // are about to be dropped: no shape may be found there any more. (The general path then
     // reads the member again and adds the same dimensions at the same place, or the scan
     // fails; the cache does not count on it.)
-    SAFETENSORS_DETAIL_SCAN_COLD void forget_shapes_from(std::size_t dims_end) noexcept {
+    SAFETENSORS_DETAIL_COLD void forget_shapes_from(std::size_t dims_end) noexcept {
         for (shape_slot& slot : shape_slots_)
             if (slot.dims_start >= dims_end) slot.mask = 0;
     }
@@ -381,7 +374,7 @@ private:
     }
 
     // ,"data_offsets":[a,b]} after the shape.
-    SAFETENSORS_DETAIL_SCAN_INLINE bool fast_offsets(const char*& p, std::uint64_t (&offsets)[2]) noexcept {
+    SAFETENSORS_DETAIL_ALWAYS_INLINE bool fast_offsets(const char*& p, std::uint64_t (&offsets)[2]) noexcept {
         static constexpr char key[17] = {',', '"', 'd', 'a', 't', 'a', '_', 'o', 'f', 'f', 's', 'e', 't', 's', '"', ':', '['};
         if (end_ - p < fast_room || equal_mask(load16(p), load16(key)) != 0xFFFFu || p[16] != '[') return false;
         p += 17;
@@ -395,7 +388,7 @@ private:
 
     // A number of one to fifteen digits at p, with sixteen bytes readable there; anything
     // else (longer numbers too) is the general path's.
-    SAFETENSORS_DETAIL_SCAN_INLINE static bool fast_number(const char*& p, std::uint64_t& out) noexcept {
+    SAFETENSORS_DETAIL_ALWAYS_INLINE static bool fast_number(const char*& p, std::uint64_t& out) noexcept {
         const auto digits = static_cast<unsigned>(__builtin_ctz(~digit_mask(p)));
         if (digits - 1 >= 15 || (digits > 1 && *p == '0')) return false;
         out = digits_value_at(p, digits);
@@ -435,7 +428,7 @@ private:
 
     // header_builder::check_entry's test, true where that would not throw (checked_byte_size
     // from the shape's element count).
-    SAFETENSORS_DETAIL_SCAN_INLINE bool walk_on(const table_entry& e, std::uint64_t count, bool overflow) noexcept {
+    SAFETENSORS_DETAIL_ALWAYS_INLINE bool walk_on(const table_entry& e, std::uint64_t count, bool overflow) noexcept {
         std::uint64_t bits = 0;
         if (overflow || e.begin != checks_.walk_end || e.end < e.begin || !checked_mul(count, bit_size(e.dtype()), bits) ||
             bits % 8 != 0 || e.end - e.begin != bits / 8)
@@ -468,14 +461,14 @@ private:
 
     // Writers emit tensors in offset order, so a begin offset is almost always spelled exactly
     // as the end offset before it: then its digits are compared, not converted again.
-    SAFETENSORS_DETAIL_SCAN_INLINE void remember_end(const char* text, const char* text_end, std::uint64_t value) noexcept {
+    SAFETENSORS_DETAIL_ALWAYS_INLINE void remember_end(const char* text, const char* text_end, std::uint64_t value) noexcept {
         const auto digits = static_cast<std::size_t>(text_end - text);
         last_end_digits_ = digits < 16 ? digits : 0;
         last_end_text_ = text;
         last_end_ = value;
     }
     // At p, with sixteen bytes readable there.
-    SAFETENSORS_DETAIL_SCAN_INLINE bool same_as_last_end(const char*& p, std::uint64_t& out) const noexcept {
+    SAFETENSORS_DETAIL_ALWAYS_INLINE bool same_as_last_end(const char*& p, std::uint64_t& out) const noexcept {
         const std::size_t digits = last_end_digits_;
         if (digits == 0) return false;
 #if SAFETENSORS_DETAIL_SCAN_SSE2
@@ -646,7 +639,7 @@ private:
     }
 
     // Moves p_ to the first '"', '\\', control or non-ASCII byte, or to end_.
-    SAFETENSORS_DETAIL_SCAN_INLINE void skip_plain_bytes() noexcept {
+    SAFETENSORS_DETAIL_ALWAYS_INLINE void skip_plain_bytes() noexcept {
 #if SAFETENSORS_DETAIL_SCAN_SSE2
         while (end_ - p_ >= 16) {
             const unsigned flags = string_end_mask(p_);
@@ -675,7 +668,7 @@ private:
 
     // The high bit of each byte of word that is '"', '\\', below 0x20 or not ASCII, exact up to
     // the first such byte (a borrow can only flag bytes above a flagged one).
-    SAFETENSORS_DETAIL_SCAN_INLINE static std::uint64_t string_end_flags(std::uint64_t word) noexcept {
+    SAFETENSORS_DETAIL_ALWAYS_INLINE static std::uint64_t string_end_flags(std::uint64_t word) noexcept {
         constexpr std::uint64_t ones = 0x0101010101010101u, highs = 0x8080808080808080u;
         const std::uint64_t quote = word ^ (ones * '"');
         const std::uint64_t backslash = word ^ (ones * '\\');
@@ -698,7 +691,7 @@ private:
 
     // "0", or a nonzero digit and at most 18 more. What follows is checked by the caller,
     // which wants a separator: a fraction, an exponent or a 20th digit fails there.
-    SAFETENSORS_DETAIL_SCAN_INLINE bool number(std::uint64_t& out) noexcept {
+    SAFETENSORS_DETAIL_ALWAYS_INLINE bool number(std::uint64_t& out) noexcept {
         if (end_ - p_ < 16) return number_slowly(out);
         // Up to fifteen digits: counted in sixteen bytes, converted eight at a time.
 #if SAFETENSORS_DETAIL_SCAN_SSE2
@@ -719,7 +712,7 @@ private:
     }
 
     // The value of the 1 to 15 digits at p, sixteen bytes readable there: eight at a time.
-    SAFETENSORS_DETAIL_SCAN_INLINE static std::uint64_t digits_value_at(const char* p, unsigned digits) noexcept {
+    SAFETENSORS_DETAIL_ALWAYS_INLINE static std::uint64_t digits_value_at(const char* p, unsigned digits) noexcept {
         std::uint64_t word;
         std::memcpy(&word, p, 8);
         if (digits <= 8) return digits_value(word, digits);
@@ -762,7 +755,7 @@ private:
     static constexpr std::uint64_t power_of_ten[9] = {1, 10, 100, 1000, 10000, 100000, 1000000, 10000000, 100000000};
 
     // How many of word's bytes, from the first, are ASCII digits (0 to 8).
-    SAFETENSORS_DETAIL_SCAN_INLINE static unsigned leading_digits(std::uint64_t word) noexcept {
+    SAFETENSORS_DETAIL_ALWAYS_INLINE static unsigned leading_digits(std::uint64_t word) noexcept {
         constexpr std::uint64_t nibbles = 0xF0F0F0F0F0F0F0F0u, threes = 0x3030303030303030u;
         // Zero exactly for the digits: high nibble 3, and still 3 after adding 6 ('0'-'9' only).
         // A carry out of a byte only comes from a byte >= 0xFA, itself no digit.
@@ -774,7 +767,7 @@ private:
 
     // The value of word's first digits (1 to 8 ASCII digits): the digits moved to the top, so
     // that the zero bytes below are leading zeros, then combined pairwise (2, 4, 8 digits).
-    SAFETENSORS_DETAIL_SCAN_INLINE static std::uint64_t digits_value(std::uint64_t word, unsigned digits) noexcept {
+    SAFETENSORS_DETAIL_ALWAYS_INLINE static std::uint64_t digits_value(std::uint64_t word, unsigned digits) noexcept {
         std::uint64_t v = (word & 0x0F0F0F0F0F0F0F0Fu) << (8 * (8 - digits));
         v = (v * 10 + (v >> 8)) & 0x00FF00FF00FF00FFu;
         v = (v * 100 + (v >> 16)) & 0x0000FFFF0000FFFFu;
