@@ -7,9 +7,10 @@
 //   safetensors dump FILE NAME [--slice SPEC]        raw little-endian bytes on stdout
 //
 // The file is untrusted input: every name, key and value is escaped before it is printed, so
-// no control character (C0, DEL, C1) from the file reaches the terminal. Output is built in
-// memory and written only once everything has succeeded, so on any error standard output
-// stays empty.
+// no control character (C0, DEL, C1) from the file reaches the terminal. Every input is
+// opened and checked before anything is written, so on any error standard output stays
+// empty; the reports are then written in pieces as they are made (stdout_buffer), never
+// whole in memory.
 #pragma once
 
 #include <CLI/CLI.hpp>
@@ -36,10 +37,7 @@ enum class sort_key { offset, name, size };
 // What is shown of one input: the rows after --filter and --sort.
 struct listing {
     checkpoint input;
-    struct row {
-        st::tensor_view view;
-        std::size_t shard;
-    };
+    using row = checkpoint::entry;
     std::vector<row> rows;
     std::size_t total_count = 0;  // before --filter
     bool filtered = false;
@@ -48,10 +46,12 @@ struct listing {
 inline listing make_listing(const std::string& path, const name_filter& filter, sort_key sort) {
     // Sharded: shards and weight_map agree, so listing the shards lists the map.
     listing out{checkpoint(path), {}, 0, filter.active()};
-    for (const checkpoint::entry& e : out.input.entries()) {
-        ++out.total_count;
-        if (filter.keeps(e.view.name())) out.rows.push_back({e.view, e.shard});
-    }
+    out.rows = out.input.entries();
+    out.total_count = out.rows.size();
+    if (out.filtered)
+        out.rows.erase(std::remove_if(out.rows.begin(), out.rows.end(),
+                                      [&](const listing::row& r) { return !filter.keeps(r.view.name()); }),
+                       out.rows.end());
     switch (sort) {
         case sort_key::offset: break;  // already shard by shard, in file order
         case sort_key::name:
@@ -176,15 +176,27 @@ inline void append_metadata(std::string& out, const st::metadata_map& metadata) 
     }
 }
 
-inline std::string table_report(const listing& l) {
+// Appended to buffer, which is written out a line at a time once it holds a piece.
+inline void write_table_report(const listing& l, stdout_buffer& buffer) {
     const bool sharded = l.input.is_sharded();
     const int columns = sharded ? 6 : 5;
-    struct row {
-        std::string cells[6];
+    using cells = std::string[6];
+    static const cells headings = {"NAME", "DTYPE", "SHAPE", "SIZE", "DATA_OFFSETS", "SHARD"};
+    // A row's cells are made twice, for the column widths and for its line, rather than kept:
+    // a million rows of six strings would take hundreds of megabytes.
+    auto fill = [&](const listing::row& r, cells& row) {
+        const st::tensor_view& view = r.view;
+        const auto offsets = view.data_offsets();
+        row[0] = printable(view.name());
+        row[1] = st::to_string(view.dtype());
+        row[2] = shape_text(view.shape());
+        row[3] = human_size(view.byte_size());
+        row[4] = "[" + std::to_string(offsets.first) + ", " + std::to_string(offsets.second) + "]";
+        row[5] = sharded ? printable(l.input.sharded().shard_names()[r.shard]) : std::string();
     };
-    static const char* const headings[6] = {"NAME", "DTYPE", "SHAPE", "SIZE", "DATA_OFFSETS", "SHARD"};
-    std::vector<row> rows;
-    rows.reserve(l.rows.size());
+    cells row;
+    std::size_t width[6];
+    for (int c = 0; c < columns; ++c) width[c] = headings[c].size();
     std::uint64_t total_bytes = 0;
     struct dtype_total {
         std::size_t count = 0;
@@ -192,37 +204,33 @@ inline std::string table_report(const listing& l) {
     };
     std::vector<dtype_total> by_dtype(st::dtype_count);
     for (const auto& r : l.rows) {
+        fill(r, row);
+        for (int c = 0; c < columns; ++c) width[c] = std::max(width[c], display_width(row[c]));
         const st::tensor_view& view = r.view;
-        auto offsets = view.data_offsets();
-        rows.push_back(row{{printable(view.name()), std::string(st::to_string(view.dtype())), shape_text(view.shape()),
-                            human_size(view.byte_size()),
-                            "[" + std::to_string(offsets.first) + ", " + std::to_string(offsets.second) + "]",
-                            sharded ? printable(l.input.sharded().shard_names()[r.shard]) : std::string()}});
         total_bytes += view.byte_size();
         auto& d = by_dtype[static_cast<std::size_t>(view.dtype())];
         ++d.count;
         d.bytes += view.byte_size();
     }
-    std::size_t width[6];
-    for (int c = 0; c < columns; ++c) {
-        width[c] = std::string_view(headings[c]).size();
-        for (const auto& r : rows) width[c] = std::max(width[c], display_width(r.cells[c]));
-    }
 
-    std::string out;
+    std::string& out = buffer.text();
     const bool index = l.input.is_index();
     out += (index ? "index: " : "file: ") + printable(index ? l.input.index_shown() : l.input.shown()) + "\n\n";
-    if (!rows.empty()) {
-        auto line = [&](const std::string (&cells)[6]) {
+    if (!l.rows.empty()) {
+        auto line = [&](const cells& values) {
             for (int c = 0; c < columns; ++c) {
                 if (c) out += "  ";
-                if (c == columns - 1) out += cells[c];  // last column: no trailing spaces
-                else append_padded(out, cells[c], width[c], c == 3);
+                if (c == columns - 1) out += values[c];  // last column: no trailing spaces
+                else append_padded(out, values[c], width[c], c == 3);
             }
             out += '\n';
+            buffer.spill();
         };
-        line({headings[0], headings[1], headings[2], headings[3], headings[4], headings[5]});
-        for (const auto& r : rows) line(r.cells);
+        line(headings);
+        for (const auto& r : l.rows) {
+            fill(r, row);
+            line(row);
+        }
         out += '\n';
     }
     out += "tensors: " + std::to_string(l.rows.size());
@@ -254,7 +262,7 @@ inline std::string table_report(const listing& l) {
                std::to_string(header.data_offset()) + ")\n";
         if (const st::metadata_map* metadata = f.metadata()) append_metadata(out, *metadata);
         else out += "metadata: none\n";
-        return out;
+        return;
     }
 
     const st::sharded_file& m = l.input.sharded();
@@ -268,118 +276,130 @@ inline std::string table_report(const listing& l) {
     if (!index) {
         if (const st::metadata_map* metadata = m.metadata()) append_metadata(out, *metadata);
         else out += "metadata: none\n";
-        return out;
+        return;
     }
     const nlohmann::json* metadata = m.metadata_json();
     if (!metadata) {
         out += "metadata: none\n";
-        return out;
+        return;
     }
     out += "metadata: " + std::to_string(metadata->size()) + (metadata->size() == 1 ? " entry\n" : " entries\n");
     for (auto it = metadata->begin(); it != metadata->end(); ++it)
         out += "  " + printable(it.key()) + " = " + index_value_text(it.value()) + "\n";
-    return out;
 }
 
 // Built by hand rather than through nlohmann::ordered_json, whose inserts are linear (a
-// header can hold a million tensors); strings are escaped by append_json_string.
-inline std::string json_report(const listing& l) {
+// header can hold a million tensors); strings are escaped by append_json_string. Appended to
+// out, which is written out a piece at a time; the lines after the first start with indent (a
+// report inside the object of several inputs), and the report ends without a newline.
+inline void write_json_report(const listing& l, stdout_buffer& out, const std::string& indent) {
     const bool sharded = l.input.is_sharded();
-    std::string out = "{\n  \"metadata\": ";
+    const std::string newline = "\n" + indent;
+    std::string& text = out.text();
+    text += "{" + newline + "  \"metadata\": ";
     const st::metadata_map* metadata = l.input.metadata();
     if (l.input.is_index()) {
         // The index's own JSON values (numbers stay numbers), ASCII only.
         const nlohmann::json* values = l.input.index_metadata();
         if (!values) {
-            out += "null";
+            text += "null";
         } else if (values->empty()) {
-            out += "{}";
+            text += "{}";
         } else {
-            out += "{\n";
-            bool first = true;
+            text += "{";
             for (auto it = values->begin(); it != values->end(); ++it) {
-                if (!first) out += ",\n";
-                first = false;
-                out += "    ";
-                append_json_string(out, it.key());
-                out += ": " + it.value().dump(-1, ' ', /*ensure_ascii=*/true);
+                text += (it == values->begin() ? "" : ",") + newline + "    ";
+                append_json_string(text, it.key());
+                text += ": " + it.value().dump(-1, ' ', /*ensure_ascii=*/true);
             }
-            out += "\n  }";
+            text += newline + "  }";
         }
     } else if (metadata) {
         if (metadata->empty()) {
-            out += "{}";
+            text += "{}";
         } else {
-            out += "{\n";
-            bool first = true;
-            for (const auto& [key, value] : *metadata) {
-                if (!first) out += ",\n";
-                first = false;
-                out += "    ";
-                append_json_string(out, key);
-                out += ": ";
-                append_json_string(out, value);
+            text += "{";
+            for (auto it = metadata->begin(); it != metadata->end(); ++it) {
+                text += (it == metadata->begin() ? "" : ",") + newline + "    ";
+                append_json_string(text, it->first);
+                text += ": ";
+                append_json_string(text, it->second);
             }
-            out += "\n  }";
+            text += newline + "  }";
         }
     } else {
-        out += "null";
+        text += "null";
     }
-    out += ",\n  \"tensors\": ";
+    text += "," + newline + "  \"tensors\": ";
     if (l.rows.empty()) {
-        out += "{}";
+        text += "{}";
     } else {
-        out += "{\n";
-        bool first = true;
-        for (const auto& r : l.rows) {
-            const st::tensor_view& view = r.view;
-            if (!first) out += ",\n";
-            first = false;
-            out += "    ";
-            append_json_string(out, view.name());
-            out += ": {\"dtype\": \"";
-            out += st::to_string(view.dtype());
-            out += "\", \"shape\": " + shape_text(view.shape());
-            auto offsets = view.data_offsets();
-            out += ", \"data_offsets\": [" + std::to_string(offsets.first) + ", " + std::to_string(offsets.second) + "]";
+        text += "{";
+        for (std::size_t i = 0; i < l.rows.size(); ++i) {
+            const st::tensor_view& view = l.rows[i].view;
+            if (i != 0) text += ',';
+            text += newline;
+            text += "    ";
+            append_json_string(text, view.name());
+            text += ": {\"dtype\": \"";
+            text += st::to_string(view.dtype());
+            text += "\", \"shape\": ";
+            text += shape_text(view.shape());
+            const auto offsets = view.data_offsets();
+            text += ", \"data_offsets\": [";
+            text += std::to_string(offsets.first);
+            text += ", ";
+            text += std::to_string(offsets.second);
+            text += ']';
             if (sharded) {
-                out += ", \"shard\": ";
-                append_json_string(out, l.input.sharded().shard_names()[r.shard]);
+                text += ", \"shard\": ";
+                append_json_string(text, l.input.sharded().shard_names()[l.rows[i].shard]);
             }
-            out += "}";
+            text += '}';
+            out.spill();
         }
-        out += "\n  }";
+        text += newline + "  }";
     }
     if (sharded) {
-        out += ",\n  \"shards\": [";
+        text += "," + newline + "  \"shards\": [";
         const auto& names = l.input.sharded().shard_names();
         for (std::size_t s = 0; s < names.size(); ++s) {
-            out += s ? ", " : "";
-            append_json_string(out, names[s]);
+            text += s ? ", " : "";
+            append_json_string(text, names[s]);
         }
-        out += "]";
+        text += "]";
     }
-    out += "\n}\n";
-    return out;
+    text += newline + "}";
 }
 
-
-// Several inputs: one report after another (tables separated by a blank line), or for --json
-// one object mapping each path to its report.
-inline std::string combined_json(const std::vector<std::pair<std::string, std::string>>& reports) {
-    std::string out = "{\n";
-    for (std::size_t i = 0; i < reports.size(); ++i) {
-        out += "  ";
-        append_json_string(out, reports[i].first);
-        out += ": ";
-        const std::string& text = reports[i].second;
-        for (std::size_t c = 0; c + 1 < text.size(); ++c) {  // without its final newline
-            out.push_back(text[c]);
-            if (text[c] == '\n') out += "  ";
+// One input: its report. Several: for --json one object mapping each path to its report,
+// otherwise one report after another (tables separated by a blank line).
+inline void write_reports(const std::vector<listing>& listings, bool json) {
+    stdout_buffer out;
+    if (!json) {
+        for (std::size_t i = 0; i < listings.size(); ++i) {
+            if (i != 0) out.text() += '\n';
+            write_table_report(listings[i], out);
         }
-        out += i + 1 < reports.size() ? ",\n" : "\n";
+        out.flush();
+        return;
     }
-    return out + "}\n";
+    if (listings.size() == 1) {
+        write_json_report(listings.front(), out, "");
+        out.text() += '\n';
+        out.flush();
+        return;
+    }
+    out.text() += "{\n";
+    for (std::size_t i = 0; i < listings.size(); ++i) {
+        out.text() += "  ";
+        append_json_string(out.text(), listings[i].input.shown());
+        out.text() += ": ";
+        write_json_report(listings[i], out, "  ");
+        out.text() += i + 1 < listings.size() ? ",\n" : "\n";
+    }
+    out.text() += "}\n";
+    out.flush();
 }
 
 // The bytes of a tensor_view or a tensor_slice (packed, row-major), read in chunks through
@@ -475,19 +495,11 @@ inline command add_inspect(CLI::App& root, const std::string& name = "inspect") 
                 const auto key = opts->sort == "name"   ? inspect_detail::sort_key::name
                                  : opts->sort == "size" ? inspect_detail::sort_key::size
                                                         : inspect_detail::sort_key::offset;
-                std::vector<std::pair<std::string, std::string>> reports;
-                for (const std::string& file : opts->files) {
-                    const auto listing = inspect_detail::make_listing(file, filter, key);
-                    reports.emplace_back(listing.input.shown(), opts->json ? inspect_detail::json_report(listing)
-                                                          : inspect_detail::table_report(listing));
-                }
-                std::string text;
-                if (opts->json && reports.size() > 1) {
-                    text = inspect_detail::combined_json(reports);
-                } else {
-                    for (std::size_t i = 0; i < reports.size(); ++i) text += (i ? "\n" : "") + reports[i].second;
-                }
-                write_stdout(text);
+                // Every input opened and checked before anything is written.
+                std::vector<inspect_detail::listing> listings;
+                for (const std::string& file : opts->files)
+                    listings.push_back(inspect_detail::make_listing(file, filter, key));
+                inspect_detail::write_reports(listings, opts->json);
                 return exit_ok;
             }};
 }

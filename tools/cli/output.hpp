@@ -159,6 +159,28 @@ inline void write_stdout(const void* data, std::size_t size) {
 }
 inline void write_stdout(std::string_view text) { write_stdout(text.data(), text.size()); }
 
+// Standard output in pieces: text is appended to a buffer that is written out whenever it
+// holds 64 KiB or more (spill), so the report of a million tensors never sits whole in memory:
+// each page of a string that large is a fresh page fault, and growing it copies it. Commands
+// that promise empty output on any error open and check every input first.
+class stdout_buffer {
+public:
+    static constexpr std::size_t chunk = std::size_t{1} << 16;
+
+    stdout_buffer() { text_.reserve(2 * chunk); }
+    std::string& text() noexcept { return text_; }
+    void spill() {
+        if (text_.size() >= chunk) flush();
+    }
+    void flush() {
+        write_stdout(text_);
+        text_.clear();
+    }
+
+private:
+    std::string text_;
+};
+
 inline void flush_stdout() {
     if (std::fflush(stdout) != 0 || std::ferror(stdout)) throw_stdout_error();
 }
