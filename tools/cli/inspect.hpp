@@ -176,7 +176,7 @@ inline void append_metadata(std::string& out, const st::metadata_map& metadata) 
     }
 }
 
-// Appended to buffer, which is written out a line at a time once it holds a piece.
+// The table report, appended to buffer (written out whenever it holds a piece).
 inline void write_table_report(const listing& l, stdout_buffer& buffer) {
     const bool sharded = l.input.is_sharded();
     const int columns = sharded ? 6 : 5;
