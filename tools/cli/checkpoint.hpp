@@ -74,6 +74,9 @@ public:
             for (const st::tensor_view& view : *single_) out.push_back({view, 0});
             return out;
         }
+        std::size_t count = 0;
+        for (std::size_t s = 0; s < sharded_->shard_count(); ++s) count += sharded_->shard(s).size();
+        out.reserve(count);
         for (std::size_t s = 0; s < sharded_->shard_count(); ++s)
             for (const st::tensor_view& view : sharded_->shard(s)) out.push_back({view, s});
         return out;
