@@ -523,6 +523,73 @@ TEST_CASE("inspect: a sharded checkpoint is one table") {
     CHECK(nothing.err == "error: cannot open \"" + reference_dir + "model/does_not_exist.safetensors.index.json\": No such file or directory\n");
 }
 
+TEST_CASE("inspect: reports longer than the 64 KiB the tool writes at a time come out whole") {
+    // 3,000 tensors: about 250 KB of JSON and 150 KB of table, written in several pieces.
+    tool_dir dir;
+    const std::string path = dir.file("many.safetensors");
+    const std::string copy = dir.file("copy.safetensors");
+    constexpr std::size_t count = 3000;
+    const float zero = 0;
+    std::vector<std::string> names;
+    for (std::size_t i = 0; i < count; ++i) names.push_back("layers." + std::to_string(i) + ".weight");
+    std::vector<safetensors::tensor_ref> tensors;
+    for (const std::string& name : names) tensors.emplace_back(name, safetensors::dtype::F32, safetensors::shape_ref{1}, &zero, 4);
+    safetensors::save(path, tensors);
+    safetensors::save(copy, tensors);
+    std::sort(names.begin(), names.end());  // the file's order: one dtype, so by name
+
+    run_result one = run_tool({"--json", path});
+    REQUIRE_MESSAGE(one.status == 0, shown(one));
+    CHECK(one.err.empty());
+    CHECK(one.out.size() > 3 * 65536);
+    const ordered_json report = ordered_json::parse(one.out);
+    const ordered_json& listed = report["tensors"];
+    REQUIRE(listed.size() == count);
+    std::size_t i = 0;
+    for (auto it = listed.begin(); it != listed.end(); ++it, ++i) {
+        INFO("tensor ", i);
+        CHECK(it.key() == names[i]);
+        CHECK(json::parse(it.value()["data_offsets"].dump()) == json{4 * i, 4 * i + 4});
+    }
+
+    // Two inputs: one object whose values are the single reports, indented by two spaces.
+    run_result other = run_tool({"--json", copy});
+    run_result both = run_tool({"--json", path, copy});
+    REQUIRE_MESSAGE(both.status == 0, shown(both));
+    auto nested = [](std::string text) {
+        text.pop_back();  // the final newline
+        std::string out;
+        for (char c : text) out += c == '\n' ? std::string("\n  ") : std::string(1, c);
+        return out;
+    };
+    CHECK(both.out == "{\n  \"" + path + "\": " + nested(one.out) + ",\n  \"" + copy + "\": " + nested(other.out) + "\n}\n");
+
+    // The table: every row in file order, its columns aligned under the headings.
+    run_result table = run_tool({path});
+    REQUIRE_MESSAGE(table.status == 0, shown(table));
+    CHECK(table.out.size() > 2 * 65536);
+    const std::vector<std::string> lines = lines_of(table.out);
+    const auto heading = std::find_if(lines.begin(), lines.end(), [](const std::string& l) { return l.rfind("NAME ", 0) == 0; });
+    REQUIRE(heading != lines.end());
+    REQUIRE(static_cast<std::size_t>(lines.end() - heading) > count + 1);
+    const std::size_t dtype_column = heading->find("DTYPE");
+    for (std::size_t k = 0; k < count; ++k) {
+        const std::string& line = heading[static_cast<std::ptrdiff_t>(k + 1)];
+        INFO("row ", k, ": ", line);
+        CHECK(line.rfind(names[k] + " ", 0) == 0);
+        CHECK(line.compare(dtype_column, 4, "F32 ") == 0);
+        CHECK(line.size() == heading->size() - std::string("DATA_OFFSETS").size() +
+                                 std::string("[" + std::to_string(4 * k) + ", " + std::to_string(4 * k + 4) + "]").size());
+    }
+    CHECK(heading[static_cast<std::ptrdiff_t>(count + 1)].empty());
+    CHECK(has_line(table.out, "tensors: 3000"));
+    // Two inputs: the reports one after another, a blank line between them.
+    run_result other_table = run_tool({copy});
+    run_result both_tables = run_tool({path, copy});
+    REQUIRE_MESSAGE(both_tables.status == 0, shown(both_tables));
+    CHECK(both_tables.out == table.out + "\n" + other_table.out);
+}
+
 TEST_CASE("inspect: --sort and --filter") {
     const std::string single = reference_dir + "model/gpt2_tiny/model.safetensors";
     const auto names_of = [](const run_result& r) {
