@@ -113,8 +113,10 @@ inline double parse_tolerance(const std::string& text, const char* flag) {
 
 // Tensors by name; for a sharded side, over all shards.
 inline std::vector<st::tensor_view> by_name(const checkpoint& c) {
+    const std::vector<checkpoint::entry> entries = c.entries();
     std::vector<st::tensor_view> out;
-    for (const checkpoint::entry& e : c.entries()) out.push_back(e.view);
+    out.reserve(entries.size());
+    for (const checkpoint::entry& e : entries) out.push_back(e.view);
     std::sort(out.begin(), out.end(),
               [](const st::tensor_view& x, const st::tensor_view& y) { return x.name() < y.name(); });
     return out;
@@ -122,6 +124,7 @@ inline std::vector<st::tensor_view> by_name(const checkpoint& c) {
 
 inline void match_names(const checkpoint& a, const checkpoint& b, report& r) {
     const std::vector<st::tensor_view> ta = by_name(a), tb = by_name(b);
+    r.common.reserve(std::min(ta.size(), tb.size()));
     std::size_t i = 0, j = 0;
     while (i < ta.size() || j < tb.size()) {
         if (j == tb.size() || (i < ta.size() && ta[i].name() < tb[j].name())) {
