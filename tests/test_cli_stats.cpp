@@ -411,6 +411,63 @@ TEST_CASE("stats: the table, --filter, several FILEs and --progress") {
                    "}\n");
 }
 
+TEST_CASE("stats: reports longer than the 64 KiB the tool writes at a time come out whole") {
+    // 3,000 one-element tensors holding their index: JSON and table of 200-350 KB.
+    test_support::temp_dir dir;
+    const std::string path = dir.file("many.safetensors");
+    const std::string copy = dir.file("copy.safetensors");
+    constexpr std::size_t count = 3000;
+    std::vector<raw_tensor> tensors;
+    for (std::size_t i = 0; i < count; ++i)
+        tensors.push_back({"t" + std::to_string(i), st::dtype::F32, {1}, raw_bytes_of(std::vector<float>{static_cast<float>(i)})});
+    save_raw(path, tensors);
+    save_raw(copy, tensors);
+    std::vector<std::size_t> order(count);  // the file's: one dtype, so by name
+    for (std::size_t i = 0; i < count; ++i) order[i] = i;
+    std::sort(order.begin(), order.end(), [](std::size_t a, std::size_t b) { return "t" + std::to_string(a) < "t" + std::to_string(b); });
+
+    run_result one = run_stats({"--json", path});
+    REQUIRE_MESSAGE(one.status == 0, shown(one));
+    CHECK(one.out.size() > 4 * 65536);
+    const ordered_json report = ordered_json::parse(one.out);
+    REQUIRE(report.size() == count);
+    std::size_t k = 0;
+    for (auto it = report.begin(); it != report.end(); ++it, ++k) {
+        const std::size_t i = order[k];
+        INFO("row ", k, ": t", i);
+        CHECK(it.key() == "t" + std::to_string(i));
+        CHECK(json::parse(it.value().dump()) == json{{"min", i}, {"max", i}, {"mean", i}, {"std", 0}, {"abs_max", i},
+                                                     {"nan", 0}, {"inf", 0}, {"zeros", i == 0 ? 1 : 0}});
+    }
+    // Two inputs: one object whose values are the single reports, indented by two spaces.
+    run_result both = run_stats({"--json", path, copy});
+    REQUIRE_MESSAGE(both.status == 0, shown(both));
+    std::string nested;
+    for (std::size_t c = 0; c + 1 < one.out.size(); ++c) nested += one.out[c] == '\n' ? std::string("\n  ") : std::string(1, one.out[c]);
+    CHECK(both.out == "{\n  \"" + path + "\": " + nested + ",\n  \"" + copy + "\": " + nested + "\n}\n");
+
+    // The table: every row in file order, its columns aligned under the headings.
+    run_result table = run_stats({path});
+    REQUIRE_MESSAGE(table.status == 0, shown(table));
+    CHECK(table.out.size() > 3 * 65536);
+    const std::vector<std::string> lines = lines_of(table.out);
+    REQUIRE(lines.size() == count + 3);  // title, blank line, headings, the rows
+    const std::string& heading = lines[2];
+    CHECK(heading.rfind("NAME ", 0) == 0);
+    for (k = 0; k < count; ++k) {
+        const std::string& line = lines[k + 3];
+        const std::string value = std::to_string(order[k]);
+        INFO("row ", k, ": ", line);
+        CHECK(line.rfind("t" + value + " ", 0) == 0);
+        CHECK(line.size() == heading.size());  // ZEROS right-aligned, last
+        CHECK(line.compare(heading.find("DTYPE"), 4, "F32 ") == 0);
+        CHECK(line.substr(heading.find("MEAN") + 4 - value.size(), value.size() + 1) == value + " ");
+    }
+    run_result both_tables = run_stats({path, copy});
+    REQUIRE_MESSAGE(both_tables.status == 0, shown(both_tables));
+    CHECK(both_tables.out == table.out + "\nfile: " + copy + table.out.substr(table.out.find('\n')));
+}
+
 TEST_CASE("stats: usage errors and unreadable input") {
     const std::string path = reference + "valid/single_scalar_f32.safetensors";
     run_result r = run_stats({});

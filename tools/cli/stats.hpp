@@ -203,40 +203,61 @@ struct input_rows {
     std::vector<std::pair<const job*, const tensor_stats*>> rows;
 };
 
-inline std::string table_report(const input_rows& input) {
-    static const char* const headings[11] = {"NAME", "DTYPE", "SHAPE", "MIN", "MAX", "MEAN",
-                                             "STD",  "ABS_MAX", "NAN", "INF", "ZEROS"};
-    std::vector<std::vector<std::string>> cells;
-    cells.emplace_back(std::begin(headings), std::end(headings));
-    for (const auto& row : input.rows) {
+// The table, appended to buffer (written out whenever it holds a piece). A row's cells are
+// made twice, for the column widths and for its line, rather than kept for every tensor.
+inline void write_table_report(const input_rows& input, stdout_buffer& buffer) {
+    using cells = std::string[11];
+    static const cells headings = {"NAME", "DTYPE", "SHAPE", "MIN", "MAX", "MEAN",
+                                   "STD",  "ABS_MAX", "NAN", "INF", "ZEROS"};
+    const auto fill = [](const std::pair<const job*, const tensor_stats*>& row, cells& out) {
         const job* j = row.first;
         const tensor_stats* s = row.second;
         const auto number = [s](double x) { return s->has_moments ? table_number(x) : std::string("-"); };
-        cells.push_back({printable(j->view.name()), std::string(st::to_string(j->view.dtype())),
-                         shape_text(j->view.shape()), number(s->min), number(s->max), number(s->mean), number(s->std),
-                         number(s->abs_max), std::to_string(s->nan), std::to_string(s->inf),
-                         std::to_string(s->zeros)});
-    }
+        out[0] = printable(j->view.name());
+        out[1] = st::to_string(j->view.dtype());
+        out[2] = shape_text(j->view.shape());
+        out[3] = number(s->min);
+        out[4] = number(s->max);
+        out[5] = number(s->mean);
+        out[6] = number(s->std);
+        out[7] = number(s->abs_max);
+        out[8] = std::to_string(s->nan);
+        out[9] = std::to_string(s->inf);
+        out[10] = std::to_string(s->zeros);
+    };
     // Width in columns: one per UTF-8 code point (names may hold any).
     const auto columns = [](const std::string& text) {
         return static_cast<std::size_t>(
             std::count_if(text.begin(), text.end(), [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; }));
     };
     std::size_t width[11] = {};
-    for (const auto& row : cells)
+    for (std::size_t c = 0; c < 11; ++c) width[c] = columns(headings[c]);
+    cells row;
+    for (const auto& r : input.rows) {
+        fill(r, row);
         for (std::size_t c = 0; c < 11; ++c) width[c] = std::max(width[c], columns(row[c]));
-    std::string out = input.title + "\n\n";
-    if (input.rows.empty()) return out + "no tensors\n";
-    for (const auto& row : cells) {
+    }
+    std::string& out = buffer.text();
+    out += input.title + "\n\n";
+    if (input.rows.empty()) {
+        out += "no tensors\n";
+        return;
+    }
+    const auto line = [&](const cells& values) {
         for (std::size_t c = 0; c < 11; ++c) {
-            const std::string pad(width[c] - columns(row[c]), ' ');
+            const std::string pad(width[c] - columns(values[c]), ' ');
             if (c) out += "  ";
-            if (c < 3) out += row[c] + pad;  // text left-aligned
-            else out += pad + row[c];        // numbers right-aligned, ZEROS last: no trailing spaces
+            if (c < 3) out += values[c] + pad;  // text left-aligned
+            else out += pad + values[c];        // numbers right-aligned, ZEROS last: no trailing spaces
         }
         out += '\n';
+        buffer.spill();
+    };
+    line(headings);
+    for (const auto& r : input.rows) {
+        fill(r, row);
+        line(row);
     }
-    return out;
 }
 
 inline void append_stat(std::string& out, const char* key, bool present, double x) {
@@ -247,10 +268,15 @@ inline void append_stat(std::string& out, const char* key, bool present, double 
     else out += "null";
 }
 
-// {NAME: {"min", "max", "mean", "std", "abs_max", "nan", "inf", "zeros"}}, indented by indent.
-inline std::string json_report(const input_rows& input, const std::string& indent) {
-    if (input.rows.empty()) return "{}";
-    std::string out = "{\n";
+// {NAME: {"min", "max", "mean", "std", "abs_max", "nan", "inf", "zeros"}}, indented by indent,
+// appended to buffer.
+inline void write_json_report(const input_rows& input, const std::string& indent, stdout_buffer& buffer) {
+    std::string& out = buffer.text();
+    if (input.rows.empty()) {
+        out += "{}";
+        return;
+    }
+    out += "{\n";
     for (std::size_t i = 0; i < input.rows.size(); ++i) {
         const job& j = *input.rows[i].first;
         const tensor_stats& s = *input.rows[i].second;
@@ -266,8 +292,9 @@ inline std::string json_report(const input_rows& input, const std::string& inden
         out += ", \"nan\": " + std::to_string(s.nan) + ", \"inf\": " + std::to_string(s.inf) +
                ", \"zeros\": " + std::to_string(s.zeros) + "}";
         out += i + 1 < input.rows.size() ? ",\n" : "\n";
+        buffer.spill();
     }
-    return out + indent + "}";
+    out += indent + "}";
 }
 
 } // namespace stats_detail
@@ -299,12 +326,15 @@ inline int run_stats(const CLI::App& app, const stats_options& opts) {
     for (const std::string& path : opts.files) inputs.emplace_back(path);
     std::vector<job> jobs;
     std::uint64_t total_bytes = 0;
-    for (std::size_t i = 0; i < inputs.size(); ++i)
-        for (const checkpoint::entry& e : inputs[i].entries())
+    for (std::size_t i = 0; i < inputs.size(); ++i) {
+        const std::vector<checkpoint::entry> entries = inputs[i].entries();
+        jobs.reserve(jobs.size() + entries.size());
+        for (const checkpoint::entry& e : entries)
             if (filter.keeps(e.view.name())) {
                 jobs.push_back({i, e.view});
                 total_bytes += e.view.byte_size();
             }
+    }
 
     const progress_mode mode = opts.progress ? progress_mode::on : opts.no_progress ? progress_mode::off
                                                                                      : progress_mode::automatic;
@@ -320,21 +350,28 @@ inline int run_stats(const CLI::App& app, const stats_options& opts) {
     }
     for (std::size_t k = 0; k < jobs.size(); ++k) reports[jobs[k].input].rows.emplace_back(&jobs[k], &results[k]);
 
-    std::string out;
+    // Every tensor was read: nothing can fail now but the writes.
+    stdout_buffer out;
     if (!opts.json) {
-        for (std::size_t i = 0; i < reports.size(); ++i) out += (i ? "\n" : "") + table_report(reports[i]);
-    } else if (reports.size() == 1) {
-        out = json_report(reports[0], "") + "\n";
-    } else {  // {FILE: report}
-        out = "{\n";
         for (std::size_t i = 0; i < reports.size(); ++i) {
-            out += "  ";
-            append_json_string(out, inputs[i].shown());
-            out += ": " + json_report(reports[i], "  ") + (i + 1 < reports.size() ? ",\n" : "\n");
+            if (i != 0) out.text() += '\n';
+            write_table_report(reports[i], out);
         }
-        out += "}\n";
+    } else if (reports.size() == 1) {
+        write_json_report(reports[0], "", out);
+        out.text() += '\n';
+    } else {  // {FILE: report}
+        out.text() += "{\n";
+        for (std::size_t i = 0; i < reports.size(); ++i) {
+            out.text() += "  ";
+            append_json_string(out.text(), inputs[i].shown());
+            out.text() += ": ";
+            write_json_report(reports[i], "  ", out);
+            out.text() += i + 1 < reports.size() ? ",\n" : "\n";
+        }
+        out.text() += "}\n";
     }
-    write_stdout(out);
+    out.flush();
     return exit_ok;
 }
 
