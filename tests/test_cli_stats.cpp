@@ -442,8 +442,7 @@ TEST_CASE("stats: reports longer than the 64 KiB the tool writes at a time come 
     // Two inputs: one object whose values are the single reports, indented by two spaces.
     run_result both = run_stats({"--json", path, copy});
     REQUIRE_MESSAGE(both.status == 0, shown(both));
-    std::string nested;
-    for (std::size_t c = 0; c + 1 < one.out.size(); ++c) nested += one.out[c] == '\n' ? std::string("\n  ") : std::string(1, one.out[c]);
+    const std::string nested = test_support::nested_report(one.out);
     CHECK(both.out == "{\n  \"" + path + "\": " + nested + ",\n  \"" + copy + "\": " + nested + "\n}\n");
 
     // The table: every row in file order, its columns aligned under the headings.

@@ -556,13 +556,8 @@ TEST_CASE("inspect: reports longer than the 64 KiB the tool writes at a time com
     run_result other = run_tool({"--json", copy});
     run_result both = run_tool({"--json", path, copy});
     REQUIRE_MESSAGE(both.status == 0, shown(both));
-    auto nested = [](std::string text) {
-        text.pop_back();  // the final newline
-        std::string out;
-        for (char c : text) out += c == '\n' ? std::string("\n  ") : std::string(1, c);
-        return out;
-    };
-    CHECK(both.out == "{\n  \"" + path + "\": " + nested(one.out) + ",\n  \"" + copy + "\": " + nested(other.out) + "\n}\n");
+    CHECK(both.out == "{\n  \"" + path + "\": " + test_support::nested_report(one.out) + ",\n  \"" + copy +
+                          "\": " + test_support::nested_report(other.out) + "\n}\n");
 
     // The table: every row in file order, its columns aligned under the headings.
     run_result table = run_tool({path});

@@ -44,6 +44,15 @@ inline std::vector<std::string> lines_of(const std::string& text) {
     return out;
 }
 
+// A command's --json output for one input as it appears inside the object of several: without
+// its final newline, each line after the first indented by two spaces.
+inline std::string nested_report(const std::string& json_output) {
+    std::string out;
+    for (std::size_t c = 0; c + 1 < json_output.size(); ++c)
+        out += json_output[c] == '\n' ? std::string("\n  ") : std::string(1, json_output[c]);
+    return out;
+}
+
 // A tensor as raw bytes, for files with any dtype and any bit pattern.
 struct raw_tensor {
     std::string name;

@@ -292,7 +292,7 @@ inline void write_table_report(const listing& l, stdout_buffer& buffer) {
 // header can hold a million tensors); strings are escaped by append_json_string. Appended to
 // out, which is written out a piece at a time; the lines after the first start with indent (a
 // report inside the object of several inputs), and the report ends without a newline.
-inline void write_json_report(const listing& l, stdout_buffer& out, const std::string& indent) {
+inline void write_json_report(const listing& l, const std::string& indent, stdout_buffer& out) {
     const bool sharded = l.input.is_sharded();
     const std::string newline = "\n" + indent;
     std::string& text = out.text();
@@ -370,36 +370,6 @@ inline void write_json_report(const listing& l, stdout_buffer& out, const std::s
         text += "]";
     }
     text += newline + "}";
-}
-
-// One input: its report. Several: for --json one object mapping each path to its report,
-// otherwise one report after another (tables separated by a blank line).
-inline void write_reports(const std::vector<listing>& listings, bool json) {
-    stdout_buffer out;
-    if (!json) {
-        for (std::size_t i = 0; i < listings.size(); ++i) {
-            if (i != 0) out.text() += '\n';
-            write_table_report(listings[i], out);
-        }
-        out.flush();
-        return;
-    }
-    if (listings.size() == 1) {
-        write_json_report(listings.front(), out, "");
-        out.text() += '\n';
-        out.flush();
-        return;
-    }
-    out.text() += "{\n";
-    for (std::size_t i = 0; i < listings.size(); ++i) {
-        out.text() += "  ";
-        append_json_string(out.text(), listings[i].input.shown());
-        out.text() += ": ";
-        write_json_report(listings[i], out, "  ");
-        out.text() += i + 1 < listings.size() ? ",\n" : "\n";
-    }
-    out.text() += "}\n";
-    out.flush();
 }
 
 // The bytes of a tensor_view or a tensor_slice (packed, row-major), read in chunks through
@@ -499,7 +469,12 @@ inline command add_inspect(CLI::App& root, const std::string& name = "inspect") 
                 std::vector<inspect_detail::listing> listings;
                 for (const std::string& file : opts->files)
                     listings.push_back(inspect_detail::make_listing(file, filter, key));
-                inspect_detail::write_reports(listings, opts->json);
+                write_reports(
+                    listings.size(), opts->json, [&](std::size_t i) { return listings[i].input.shown(); },
+                    [&](std::size_t i, stdout_buffer& out) { inspect_detail::write_table_report(listings[i], out); },
+                    [&](std::size_t i, const std::string& indent, stdout_buffer& out) {
+                        inspect_detail::write_json_report(listings[i], indent, out);
+                    });
                 return exit_ok;
             }};
 }

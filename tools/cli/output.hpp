@@ -181,6 +181,35 @@ private:
     std::string text_;
 };
 
+// The reports of a command's inputs (inspect, stats), written through one stdout_buffer:
+// tables one after another with a blank line between; for JSON, one input's report, or several
+// as one object {name(i): report} whose reports are indented by two spaces. table(i, out) and
+// json(i, indent, out) append input i's report, the JSON one without a final newline.
+template <class Name, class Table, class Json>
+void write_reports(std::size_t count, bool as_json, const Name& name, const Table& table, const Json& json) {
+    stdout_buffer out;
+    if (!as_json) {
+        for (std::size_t i = 0; i < count; ++i) {
+            if (i != 0) out.text() += '\n';
+            table(i, out);
+        }
+    } else if (count == 1) {
+        json(0, "", out);
+        out.text() += '\n';
+    } else {
+        out.text() += "{\n";
+        for (std::size_t i = 0; i < count; ++i) {
+            out.text() += "  ";
+            append_json_string(out.text(), name(i));
+            out.text() += ": ";
+            json(i, "  ", out);
+            out.text() += i + 1 < count ? ",\n" : "\n";
+        }
+        out.text() += "}\n";
+    }
+    out.flush();
+}
+
 inline void flush_stdout() {
     if (std::fflush(stdout) != 0 || std::ferror(stdout)) throw_stdout_error();
 }

@@ -351,27 +351,10 @@ inline int run_stats(const CLI::App& app, const stats_options& opts) {
     for (std::size_t k = 0; k < jobs.size(); ++k) reports[jobs[k].input].rows.emplace_back(&jobs[k], &results[k]);
 
     // Every tensor was read: nothing can fail now but the writes.
-    stdout_buffer out;
-    if (!opts.json) {
-        for (std::size_t i = 0; i < reports.size(); ++i) {
-            if (i != 0) out.text() += '\n';
-            write_table_report(reports[i], out);
-        }
-    } else if (reports.size() == 1) {
-        write_json_report(reports[0], "", out);
-        out.text() += '\n';
-    } else {  // {FILE: report}
-        out.text() += "{\n";
-        for (std::size_t i = 0; i < reports.size(); ++i) {
-            out.text() += "  ";
-            append_json_string(out.text(), inputs[i].shown());
-            out.text() += ": ";
-            write_json_report(reports[i], "  ", out);
-            out.text() += i + 1 < reports.size() ? ",\n" : "\n";
-        }
-        out.text() += "}\n";
-    }
-    out.flush();
+    write_reports(
+        reports.size(), opts.json, [&](std::size_t i) { return inputs[i].shown(); },
+        [&](std::size_t i, stdout_buffer& out) { write_table_report(reports[i], out); },
+        [&](std::size_t i, const std::string& indent, stdout_buffer& out) { write_json_report(reports[i], indent, out); });
     return exit_ok;
 }
 
