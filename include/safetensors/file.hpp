@@ -35,7 +35,7 @@ public:
     static file from_buffer(const void* data, std::size_t size) { return from_source(borrow_buffer(data, size)); }
     // Parses a file whose bytes it takes ownership of.
     static file from_bytes(std::vector<std::byte> bytes) { return from_source(own_buffer(std::move(bytes))); }
-    static file from_source(std::shared_ptr<const source> src) {
+    SAFETENSORS_DETAIL_HOT static file from_source(std::shared_ptr<const source> src) {
         if (!src) detail::throw_error(errc::invalid_argument, "null source");
         std::shared_ptr<detail::file_state> state(new detail::file_state());  // not make_shared: compile cost
         state->table = read_header(*src);

@@ -35,7 +35,7 @@ inline header_table parse_header(std::string_view json, std::uint64_t data_size)
 }
 
 // Reads the length prefix and header of src, then parses and validates the header.
-inline header_table read_header(const source& src) {
+SAFETENSORS_DETAIL_HOT inline header_table read_header(const source& src) {
     const std::uint64_t file_size = src.size();
     if (file_size < 8)
         detail::throw_error(errc::header_too_small, "header too small: " + detail::quote(src.description()) +

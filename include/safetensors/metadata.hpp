@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "detail/checked.hpp"
+#include "detail/inlining.hpp"
 #include "detail/merge_sort.hpp"
 #include "error.hpp"
 
@@ -83,7 +84,7 @@ public:
     // For the header parser: append many pairs, then check for duplicates once (O(n log n)
     // instead of O(n^2) inserts). Returns the index of a duplicated key, or size() if none.
     void append_unchecked(std::string key, std::string value) { items_.emplace_back(std::move(key), std::move(value)); }
-    std::size_t build_index() {
+    SAFETENSORS_DETAIL_HOT std::size_t build_index() {
         sorted_.resize(items_.size());
         for (std::size_t i = 0; i < items_.size(); ++i) sorted_[i] = detail::narrow<std::uint32_t>(i);
         detail::merge_sort(sorted_.data(), sorted_.data() + sorted_.size(),

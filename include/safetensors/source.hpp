@@ -18,6 +18,7 @@
 #include "error.hpp"
 #include "span.hpp"
 #include "detail/checked.hpp"
+#include "detail/inlining.hpp"
 #include "detail/os.hpp"
 #include "detail/parallel_read.hpp"
 
@@ -198,7 +199,7 @@ private:
 // A file opened by path: mapped (its pages are the file's) or read into private memory.
 class file_source final : public source {
 public:
-    file_source(const std::string& path, const open_options& options) : source(nullptr, 0, path) {
+    SAFETENSORS_DETAIL_HOT file_source(const std::string& path, const open_options& options) : source(nullptr, 0, path) {
         file_ = os::open_read(path, size_);
         if (!fits_size_t(size_))
             throw_error(errc::file_too_large, quote(path) + " (" + std::to_string(size_) +
@@ -257,7 +258,8 @@ inline std::shared_ptr<const source> share(const source* created) { return std::
 } // namespace detail
 
 // Opens path (UTF-8) as a source: memory-mapped or read into memory per options.
-inline std::shared_ptr<const source> open_source(const std::string& path, const open_options& options = {}) {
+SAFETENSORS_DETAIL_HOT inline std::shared_ptr<const source> open_source(const std::string& path,
+                                                                        const open_options& options = {}) {
     return detail::share(new detail::file_source(path, options));
 }
 

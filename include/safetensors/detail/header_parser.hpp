@@ -30,8 +30,8 @@ public:
     // reader: json_reader::automatic reads with the fast scanner (header_scanner.hpp) and falls
     // back to nlohmann for anything outside its shape; json_reader::nlohmann reads with
     // nlohmann alone (the differential fuzz target compares the two).
-    static header_table build(std::string_view text, std::uint64_t data_size,
-                              json_reader reader = json_reader::automatic) {
+    SAFETENSORS_DETAIL_HOT static header_table build(std::string_view text, std::uint64_t data_size,
+                                                     json_reader reader = json_reader::automatic) {
         if (reader == json_reader::automatic) {
             // The scanner makes the byte checks itself (see header_scanner.hpp).
             header_table table = empty_table(text, data_size);
@@ -348,7 +348,7 @@ private:
 
     // The name index (by_name_), refusing duplicate names. increasing: the names are known
     // to be strictly increasing in table order.
-    static void index_names(header_table& t, bool increasing = false) {
+    SAFETENSORS_DETAIL_HOT static void index_names(header_table& t, bool increasing = false) {
         const auto& entries = t.entries_;
         const std::size_t n = entries.size();
         std::vector<std::uint32_t>& order = t.by_name_;
@@ -397,7 +397,7 @@ private:
         return e.end;
     }
 
-    static void check_coverage(std::uint64_t pos, std::uint64_t data_size) {
+    SAFETENSORS_DETAIL_HOT static void check_coverage(std::uint64_t pos, std::uint64_t data_size) {
         if (pos > data_size)
             throw_error(errc::incomplete_coverage, "file is truncated: " + std::to_string(pos - data_size) +
                                                        " bytes missing (the tensors need a " + std::to_string(pos) +

@@ -103,7 +103,7 @@ private:
     header_scanner(std::string_view text, header_table& table, checks& done) noexcept
         : p_(text.data()), end_(text.data() + text.size()), t_(table), checks_(done) {}
 
-    bool header() {
+    SAFETENSORS_DETAIL_HOT bool header() {
         skip_space();
         if (!take('{')) return false;
         skip_space();
@@ -126,7 +126,7 @@ private:
     }
 
     // "__metadata__": null, or an object whose values are all strings.
-    bool metadata() {
+    SAFETENSORS_DETAIL_HOT bool metadata() {
         if (end_ - p_ >= 4 && std::memcmp(p_, "null", 4) == 0) {
             p_ += 4;  // "nullx" fails at the separator that must follow
             return true;
@@ -193,7 +193,7 @@ private:
 #if SAFETENSORS_DETAIL_SCAN_SSE2
     // Members of the usual shape one after another (fast_tensor), with a bare comma between
     // them, in one loop. True when one or more were taken: p_ is then after the last one.
-    bool fast_tensors() {
+    SAFETENSORS_DETAIL_HOT bool fast_tensors() {
         if (!fast_tensor()) return false;
         while (*p_ == ',') {  // fast_tensor leaves bytes after a member it takes
             ++p_;
@@ -357,7 +357,7 @@ private:
         for (shape_slot& slot : shape_slots_)
             if (slot.dims_start >= dims_end) slot.mask = 0;
     }
-    bool read_dims(const char*& p, std::uint64_t& count, bool& overflow) {
+    SAFETENSORS_DETAIL_HOT bool read_dims(const char*& p, std::uint64_t& count, bool& overflow) {
         if (*p == ']') {
             ++p;
             return true;
@@ -439,7 +439,7 @@ private:
 
     // The entry byte for byte as writers emit it, which is almost always what comes:
     // {"dtype":"BF16","shape":[1024,4096],"data_offsets":[0,8388608]}
-    bool compact_fields(dtype& type, std::uint64_t (&offsets)[2]) {
+    SAFETENSORS_DETAIL_HOT bool compact_fields(dtype& type, std::uint64_t (&offsets)[2]) {
         if (!literal("{\"dtype\":\"") || !dtype_name(type) || !literal("\",\"shape\":[")) return false;
         if (!take(']')) {
             for (;;) {
@@ -520,7 +520,7 @@ private:
     // A dtype name and its closing quote, for names of at most seven characters (all but the
     // two FNUZ ones, which take the general path): one eight-byte load, then one comparison
     // per known name.
-    bool dtype_name(dtype& type) noexcept {
+    SAFETENSORS_DETAIL_HOT bool dtype_name(dtype& type) noexcept {
         if (end_ - p_ < 8) return false;
         std::uint64_t word;
         std::memcpy(&word, p_, 8);
@@ -565,7 +565,7 @@ private:
     }
 
     // [a, b]: exactly two numbers.
-    bool two_numbers(std::uint64_t (&out)[2]) {
+    SAFETENSORS_DETAIL_HOT bool two_numbers(std::uint64_t (&out)[2]) {
         if (!take('[')) return false;
         skip_space();
         if (!number(out[0])) return false;
@@ -610,7 +610,7 @@ private:
     }
 
     // Compact JSON has no space: one comparison, since every space character is <= ' '.
-    void skip_space() noexcept {
+    SAFETENSORS_DETAIL_HOT void skip_space() noexcept {
         if (p_ != end_ && static_cast<unsigned char>(*p_) <= ' ') skip_space_slowly();
     }
     void skip_space_slowly() noexcept {
@@ -619,7 +619,7 @@ private:
 
     // A string at p_ (its opening quote), as a view of the text; false for an escape, a
     // control character, invalid UTF-8 or no closing quote.
-    bool string(std::string_view& out) noexcept {
+    SAFETENSORS_DETAIL_HOT bool string(std::string_view& out) noexcept {
         if (!take('"')) return false;
         const char* begin = p_;
         for (;;) {
@@ -739,7 +739,7 @@ private:
     static unsigned string_end_mask(const char* p) noexcept { return string_end_mask(load16(p)); }
 #endif
 
-    bool number_slowly(std::uint64_t& out) noexcept {
+    SAFETENSORS_DETAIL_HOT bool number_slowly(std::uint64_t& out) noexcept {
         const char* begin = p_;
         std::uint64_t v = 0;
         while (p_ != end_ && static_cast<unsigned char>(*p_ - '0') < 10) {
