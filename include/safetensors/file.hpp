@@ -16,6 +16,7 @@
 #include "source.hpp"
 #include "view.hpp"
 #include "detail/closest_name.hpp"
+#include "detail/inlining.hpp"
 #include "detail/table_names.hpp"
 #include "detail/tensor_iterator.hpp"
 

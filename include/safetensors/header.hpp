@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "detail/checked.hpp"
+#include "detail/inlining.hpp"
 #include "header_table.hpp"
 #include "dtype.hpp"
 #include "error.hpp"

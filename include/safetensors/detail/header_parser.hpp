@@ -13,6 +13,7 @@
 
 #include "../header_table.hpp"
 #include "header_scanner.hpp"
+#include "inlining.hpp"
 #include "merge_sort.hpp"
 #include "name_less.hpp"
 #include "sax_builder.hpp"
