@@ -13,15 +13,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <safetensors/detail/inlining.hpp>  // SAFETENSORS_DETAIL_HOT
+
 namespace bench {
 
 // Hot, as the library's open path is (detail/inlining.hpp): its code sits next to the library's
 // and the program's main, so that a first open in a fresh process (first_open.cpp) pays no code
 // page fault for the floor that it does not pay for the library.
-#if defined(__GNUC__) || defined(__clang__)
-__attribute__((hot))
-#endif
-inline std::uint64_t open_floor(const std::string& path) {
+SAFETENSORS_DETAIL_HOT inline std::uint64_t open_floor(const std::string& path) {
     const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     struct stat st {};
     if (fd < 0 || ::fstat(fd, &st) != 0 || st.st_size < 8) {

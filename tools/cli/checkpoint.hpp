@@ -66,17 +66,22 @@ public:
     const st::file& single() const { return *single_; }
     const st::sharded_file& sharded() const { return *sharded_; }
 
+    // How many tensors, over all shards.
+    std::size_t size() const {
+        if (single_) return single_->size();
+        std::size_t count = 0;
+        for (std::size_t s = 0; s < sharded_->shard_count(); ++s) count += sharded_->shard(s).size();
+        return count;
+    }
+
     // Every tensor, shard by shard, each in file order.
     std::vector<entry> entries() const {
         std::vector<entry> out;
+        out.reserve(size());
         if (single_) {
-            out.reserve(single_->size());
             for (const st::tensor_view& view : *single_) out.push_back({view, 0});
             return out;
         }
-        std::size_t count = 0;
-        for (std::size_t s = 0; s < sharded_->shard_count(); ++s) count += sharded_->shard(s).size();
-        out.reserve(count);
         for (std::size_t s = 0; s < sharded_->shard_count(); ++s)
             for (const st::tensor_view& view : sharded_->shard(s)) out.push_back({view, s});
         return out;

@@ -130,14 +130,6 @@ inline std::optional<nlohmann::ordered_json> parse_embedded_json(std::string_vie
     return parsed;
 }
 
-// Width in terminal columns, approximately: one per UTF-8 code point.
-inline std::size_t display_width(std::string_view text) {
-    std::size_t n = 0;
-    for (char c : text)
-        if ((static_cast<unsigned char>(c) & 0xC0) != 0x80) ++n;
-    return n;
-}
-
 inline void append_padded(std::string& out, const std::string& cell, std::size_t width, bool right) {
     std::size_t w = display_width(cell);
     std::string pad(w < width ? width - w : 0, ' ');

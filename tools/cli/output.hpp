@@ -86,6 +86,14 @@ inline std::string quoted_text(std::string_view text) {
 
 // A string as a JSON string literal. Headers are validated UTF-8, so UTF-8 passes through;
 // C0, DEL and C1 controls are written as \u00XX so the output is also safe on a terminal.
+// Width in terminal columns, approximately: one per UTF-8 code point (names may hold any).
+inline std::size_t display_width(std::string_view text) {
+    std::size_t n = 0;
+    for (char c : text)
+        if ((static_cast<unsigned char>(c) & 0xC0) != 0x80) ++n;
+    return n;
+}
+
 inline void append_json_string(std::string& out, std::string_view text) {
     static const char hex[] = "0123456789abcdef";
     out.push_back('"');

@@ -225,17 +225,12 @@ inline void write_table_report(const input_rows& input, stdout_buffer& buffer) {
         out[9] = std::to_string(s->inf);
         out[10] = std::to_string(s->zeros);
     };
-    // Width in columns: one per UTF-8 code point (names may hold any).
-    const auto columns = [](const std::string& text) {
-        return static_cast<std::size_t>(
-            std::count_if(text.begin(), text.end(), [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; }));
-    };
     std::size_t width[11] = {};
-    for (std::size_t c = 0; c < 11; ++c) width[c] = columns(headings[c]);
+    for (std::size_t c = 0; c < 11; ++c) width[c] = display_width(headings[c]);
     cells row;
     for (const auto& r : input.rows) {
         fill(r, row);
-        for (std::size_t c = 0; c < 11; ++c) width[c] = std::max(width[c], columns(row[c]));
+        for (std::size_t c = 0; c < 11; ++c) width[c] = std::max(width[c], display_width(row[c]));
     }
     std::string& out = buffer.text();
     out += input.title + "\n\n";
@@ -245,7 +240,7 @@ inline void write_table_report(const input_rows& input, stdout_buffer& buffer) {
     }
     const auto line = [&](const cells& values) {
         for (std::size_t c = 0; c < 11; ++c) {
-            const std::string pad(width[c] - columns(values[c]), ' ');
+            const std::string pad(width[c] - display_width(values[c]), ' ');
             if (c) out += "  ";
             if (c < 3) out += values[c] + pad;  // text left-aligned
             else out += pad + values[c];        // numbers right-aligned, ZEROS last: no trailing spaces
@@ -326,15 +321,15 @@ inline int run_stats(const CLI::App& app, const stats_options& opts) {
     for (const std::string& path : opts.files) inputs.emplace_back(path);
     std::vector<job> jobs;
     std::uint64_t total_bytes = 0;
-    for (std::size_t i = 0; i < inputs.size(); ++i) {
-        const std::vector<checkpoint::entry> entries = inputs[i].entries();
-        jobs.reserve(jobs.size() + entries.size());
-        for (const checkpoint::entry& e : entries)
+    std::size_t tensors = 0;
+    for (const checkpoint& input : inputs) tensors += input.size();
+    jobs.reserve(tensors);
+    for (std::size_t i = 0; i < inputs.size(); ++i)
+        for (const checkpoint::entry& e : inputs[i].entries())
             if (filter.keeps(e.view.name())) {
                 jobs.push_back({i, e.view});
                 total_bytes += e.view.byte_size();
             }
-    }
 
     const progress_mode mode = opts.progress ? progress_mode::on : opts.no_progress ? progress_mode::off
                                                                                      : progress_mode::automatic;
