@@ -8,7 +8,7 @@ copies and what does not, and for the deviations from the reference.
 import numbers
 import os
 import sys
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from . import _core
 from ._core import (  # noqa: F401  (re-exported)
@@ -19,10 +19,11 @@ from ._core import (  # noqa: F401  (re-exported)
 )
 
 __version__ = _core.__version__
-__all__ = ["safe_open", "SafetensorError", "serialize", "serialize_file", "deserialize", "__version__"]
+__all__ = ["safe_open", "SafetensorError", "TensorSpec", "serialize", "serialize_file", "deserialize", "__version__"]
 
 _FRAMEWORKS = {"pt": "pt", "torch": "pt", "pytorch": "pt", "np": "np", "numpy": "np"}
-_OTHER_DEVICES = ("mps", "npu", "xpu", "xla", "mlu", "hpu")
+_FRAMEWORK_NAMES = {"pt": "pytorch", "np": "numpy"}  # as the reference's messages name them
+_OTHER_DEVICES = ("mps", "npu", "xpu", "xla", "mlu", "hpu", "musa")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -110,9 +111,24 @@ def _parse_device(device) -> Tuple[str, Any]:
             return ("cuda", int(name.split(":", 1)[1]))
         except ValueError:
             raise SafetensorError(f"device {name} is invalid") from None
-    if name in _OTHER_DEVICES or name.split(":", 1)[0] in _OTHER_DEVICES:
+    kind, colon, index = name.partition(":")
+    if kind in _OTHER_DEVICES:
+        if colon and not index.isdigit():
+            raise SafetensorError(f"device {name} is invalid")
+        if kind == "mps" and index and int(index) != 0:
+            raise SafetensorError(f"device {name} is invalid: only mps or mps:0 is supported")
         return ("other", name)
     raise SafetensorError(f"device {name} is invalid")
+
+
+def _device_name(device, parsed) -> str:
+    """The device as the reference's messages write it: 0, cuda:0, mps, npu:0."""
+    if isinstance(device, int):
+        return str(device)
+    if parsed[0] == "cuda":
+        return f"cuda:{parsed[1]}"
+    kind, _, index = parsed[1].partition(":")
+    return "mps" if kind == "mps" else f"{kind}:{index or 0}"
 
 
 def _require_cuda(device) -> None:
@@ -219,7 +235,9 @@ class safe_open:
             raise SafetensorError(f"framework {framework} is invalid")
         parsed = _parse_device(device)
         if parsed[0] != "cpu" and fw != "pt":
-            raise SafetensorError(f"Device {device} is not support for framework {framework}")
+            raise SafetensorError(
+                f"Device {_device_name(device, parsed)} is not supported for framework {_FRAMEWORK_NAMES[fw]}"
+            )
         if parsed[0] == "cuda":
             _require_cuda(device)
         self._framework = fw
@@ -270,6 +288,17 @@ class safe_open:
             raise _not_found(e, name) from e
         return self._convert(array, dtype, shape)
 
+    def get_tensors(self) -> Dict[str, Any]:
+        """Every tensor, keyed by name, in file order (``offset_keys()``), each as get_tensor gives
+        it: on the CPU nothing is copied; to a CUDA device the whole file (each shard of a
+        checkpoint) goes through the CUDA loader in one pipeline, into one torch allocation."""
+        handle = self._handle_or_raise()
+        if self._device[0] == "cuda":
+            from .torch import _load_cuda
+
+            return _load_cuda(handle, self._device[1])
+        return {name: self._convert(array, dtype, shape) for name, (array, dtype, shape) in handle.raw_all()}
+
     def get_slice(self, name: str) -> _SafeSlice:
         _check_name(name)
         return _SafeSlice(self, name)
@@ -295,6 +324,14 @@ class safe_open:
             stream = torch.cuda.current_stream(index).cuda_stream
             handle.upload(name, items, index, buffer.data_ptr(), stream)
         return (buffer.view(target) if target is not torch.uint8 else buffer).reshape(shape)
+
+
+class _safe_open_handle(safe_open):
+    """The reference's safe_open over an open file object: it opens the file by its name."""
+
+    def __init__(self, f, framework, device="cpu"):
+        f.fileno  # noqa: B018  (AttributeError for an object that is not a file, as the reference)
+        super().__init__(f.name, framework, device)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -328,15 +365,93 @@ def _check_metadata(metadata) -> None:
                 raise _not_converted("metadata", item, "PyString")
 
 
+# TensorSpec's dtype names -> the format's, in the order of the reference's message.
+_SPEC_DTYPES = {
+    _TORCH_NAMES[code]: code
+    for code in ("BOOL", "I8", "U8", "I16", "U16", "I32", "U32", "I64", "U64", "F16", "F32", "F64", "BF16", "F8_E4M3",
+                 "F8_E4M3FNUZ", "F8_E5M2", "F8_E5M2FNUZ", "F8_E8M0", "F4", "C64")
+}
+
+
+def _rust_repr(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _unsigned(argument: str, value) -> int:
+    if isinstance(value, (str, bytes)) or not isinstance(value, numbers.Integral):
+        raise _not_converted(argument, value, "PyInt")
+    if value < 0:
+        raise OverflowError("can't convert negative int to unsigned")
+    return int(value)
+
+
+class TensorSpec:
+    """One tensor for serialize() / serialize_file() (the reference's 0.8 form): its dtype by
+    torch's name ("float32", "bfloat16"), its shape, and the address and length of its
+    contiguous bytes, which the caller keeps alive while they are written. For
+    "float4_e2m1fn_x2" the shape is torch's (two elements per item) and the last dimension is
+    doubled, as the reference does, so that ``shape`` is the header's."""
+
+    __slots__ = ("_dtype", "_shape", "_data_ptr", "_data_len")
+
+    def __init__(self, *, dtype: str, shape: Sequence[int], data_ptr: int, data_len: int) -> None:
+        if not isinstance(dtype, str):
+            raise _not_converted("dtype", dtype, "PyString")
+        code = _SPEC_DTYPES.get(dtype)
+        if code is None:
+            raise SafetensorError(
+                f"Unknown dtype {_rust_repr(dtype)}. Supported dtypes: {', '.join(_SPEC_DTYPES)}"
+            )
+        if isinstance(shape, (str, bytes)):
+            raise TypeError("argument 'shape': Can't extract `str` to `Vec`")
+        dims = [_unsigned("shape", d) for d in shape]
+        if code == "F4" and dims:
+            dims[-1] *= 2
+        for slot, value in (("_dtype", code), ("_shape", dims), ("_data_ptr", _unsigned("data_ptr", data_ptr)),
+                            ("_data_len", _unsigned("data_len", data_len))):
+            object.__setattr__(self, slot, value)
+
+    def __setattr__(self, name, value):
+        raise AttributeError(f"attribute '{name}' of 'TensorSpec' objects is not writable")
+
+    @property
+    def dtype(self) -> str:
+        """The format's name of the dtype ("F32", "BF16"), as the header writes it."""
+        return self._dtype
+
+    @property
+    def shape(self) -> List[int]:
+        return list(self._shape)
+
+    @property
+    def data_ptr(self) -> int:
+        return self._data_ptr
+
+    @property
+    def data_len(self) -> int:
+        return self._data_len
+
+    def __repr__(self) -> str:
+        return (f"TensorSpec(dtype='{self._dtype}', shape={self._shape}, data_ptr={self._data_ptr}, "
+                f"data_len={self._data_len})")
+
+
 def _raw_items(tensor_dict) -> list:
+    """[(name, dtype, shape, data)] for the C++ writer, from TensorSpec values (the reference's
+    0.8 form) or {"dtype", "shape", "data"} dicts (its form before 0.8)."""
     if not isinstance(tensor_dict, dict):
         raise _not_converted("tensor_dict", tensor_dict, "PyDict")
     items = []
     for name, entry in tensor_dict.items():
         if not isinstance(name, str):
             raise _not_converted("tensor_dict", name, "PyString")
+        if isinstance(entry, TensorSpec):
+            if entry.data_ptr == 0 and entry.data_len:
+                raise SafetensorError(f'tensor "{name}": data_ptr is 0 for {entry.data_len} bytes')
+            items.append((name, entry.dtype, entry.shape, (entry.data_ptr, entry.data_len)))
+            continue
         if not isinstance(entry, dict):
-            raise _not_converted("tensor_dict", entry, "PyDict")
+            raise _not_converted("tensor_dict", entry, "TensorSpec")
         for key in ("dtype", "shape", "data"):
             if key not in entry:
                 raise SafetensorError(f"Missing `{key}` in {name}")
@@ -344,13 +459,14 @@ def _raw_items(tensor_dict) -> list:
     return items
 
 
-def serialize(tensor_dict: Dict[str, Dict[str, Any]], metadata: Optional[Dict[str, str]] = None) -> bytes:
-    """{"name": {"dtype": "F32", "shape": [2, 3], "data": b"..."}} -> the file's bytes."""
+def serialize(tensor_dict: Dict[str, Any], metadata: Optional[Dict[str, str]] = None) -> bytes:
+    """{"name": TensorSpec(dtype="float32", shape=[2, 3], data_ptr=..., data_len=24)} -> the file's
+    bytes; {"name": {"dtype": "F32", "shape": [2, 3], "data": b"..."}} (before 0.8) too."""
     _check_metadata(metadata)
     return _core.serialize(_raw_items(tensor_dict), metadata)
 
 
-def serialize_file(tensor_dict: Dict[str, Dict[str, Any]], filename, metadata: Optional[Dict[str, str]] = None) -> None:
+def serialize_file(tensor_dict: Dict[str, Any], filename, metadata: Optional[Dict[str, str]] = None) -> None:
     _check_metadata(metadata)
     _core.serialize_file(_raw_items(tensor_dict), _path(filename), metadata)
 

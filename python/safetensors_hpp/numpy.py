@@ -8,12 +8,12 @@ packed first, as the reference's tobytes() does).
 
 import os
 import sys
-from typing import Dict, Optional, Union
+from typing import Dict, List, Optional, Union
 
 import numpy as np
 
 from . import _NUMPY_NAMES, _as_numpy, _check_metadata, _check_tensor_names, _core, _path
-from . import deserialize, safe_open, serialize, serialize_file  # noqa: F401  (as the reference's module has them)
+from . import TensorSpec, deserialize, safe_open, serialize, serialize_file  # noqa: F401  (as the reference's module has them)
 
 __all__ = ["save", "save_file", "load", "load_file"]
 
@@ -57,8 +57,19 @@ def load(data: bytes) -> Dict[str, np.ndarray]:
 
 def load_file(filename: Union[str, os.PathLike]) -> Dict[str, np.ndarray]:
     """Every array of a file (or a sharded checkpoint), in file order, without copying."""
-    handle = _core.Handle(_path(filename), False)
-    return {name: _as_numpy(array, dtype, shape) for name, (array, dtype, shape) in handle.raw_all()}
+    with safe_open(filename, framework="np") as f:
+        return f.get_tensors()
+
+
+def _flatten(tensor_dict: Dict[str, np.ndarray], keep_alive_buffer: List) -> Dict[str, TensorSpec]:
+    """The reference's 0.8 form for serialize(): a TensorSpec per array, over its little-endian,
+    contiguous bytes (a copy where the array is neither), which keep_alive_buffer holds."""
+    specs = {}
+    for name, dtype, shape, data in _items(tensor_dict):
+        keep_alive_buffer.append(data)
+        specs[name] = TensorSpec(dtype=dtype if dtype != "bool_" else "bool", shape=shape,
+                                 data_ptr=data.ctypes.data, data_len=data.nbytes)
+    return specs
 
 
 def _tobytes(tensor: np.ndarray) -> bytes:
@@ -82,7 +93,6 @@ def _is_little_endian(tensor: np.ndarray) -> bool:
 # The reference's dtype table and its deserialize() -> arrays helper (code written against the
 # reference imports them too).
 _TYPES = {name: getattr(np, attribute) for name, attribute in _NUMPY_NAMES.items() if attribute != "bool_"}
-_TYPES.pop("C64", None)  # the reference's table has no complex type
 _TYPES["BOOL"] = bool
 
 

@@ -17,8 +17,8 @@ from typing import Any, Dict, List, Optional, Set, Tuple, Union
 
 import torch
 
-from . import _TORCH_NAMES, _as_torch, _check_metadata, _check_tensor_names, _core, _parse_device, _path, _require_cuda
-from . import deserialize, safe_open, serialize, serialize_file  # noqa: F401  (as the reference's module has them)
+from . import _TORCH_NAMES, _as_torch, _check_metadata, _check_tensor_names, _core, _path
+from . import TensorSpec, deserialize, safe_open, serialize, serialize_file  # noqa: F401  (as the reference's module has them)
 
 __all__ = ["save", "save_file", "load", "load_file", "save_model", "load_model"]
 
@@ -26,8 +26,8 @@ _SIZE = {
     torch.int64: 8, torch.float32: 4, torch.int32: 4, torch.bfloat16: 2, torch.float16: 2, torch.int16: 2,
     torch.uint8: 1, torch.int8: 1, torch.bool: 1, torch.float64: 8, torch.complex64: 8,
 }
-for _name, _size in (("uint16", 2), ("uint32", 4), ("uint64", 8), ("float8_e4m3fn", 1), ("float8_e5m2", 1),
-                     ("float8_e8m0fnu", 1)):
+for _name, _size in (("uint16", 2), ("uint32", 4), ("uint64", 8), ("float8_e4m3fn", 1), ("float8_e4m3fnuz", 1),
+                     ("float8_e5m2", 1), ("float8_e5m2fnuz", 1), ("float8_e8m0fnu", 1), ("float4_e2m1fn_x2", 1)):
     if hasattr(torch, _name):
         _SIZE[getattr(torch, _name)] = _size
 
@@ -191,6 +191,18 @@ def _flatten(tensors: Dict[str, torch.Tensor]) -> Dict[str, Dict[str, Any]]:
     }
 
 
+def _flatten_as_ptr(tensors: Dict[str, torch.Tensor], keep_alive_buffer: List) -> Dict[str, TensorSpec]:
+    """The reference's 0.8 form for serialize(): a TensorSpec per tensor, over its (CPU) memory,
+    which keep_alive_buffer holds while it is written."""
+    specs = {}
+    for name, dtype, shape, (address, size), tensor in _checked_items(tensors):
+        keep_alive_buffer.append(tensor)
+        if dtype == "float4_e2m1fn_x2" and shape:
+            shape = shape[:-1] + (shape[-1] // 2,)  # TensorSpec doubles it again
+        specs[name] = TensorSpec(dtype=dtype, shape=shape, data_ptr=address, data_len=size)
+    return specs
+
+
 def _refs(items: list) -> list:
     return [item[:4] for item in items]
 
@@ -214,7 +226,7 @@ def save_file(
 
 
 def save_model(
-    model: torch.nn.Module, filename: str, metadata: Optional[Dict[str, str]] = None, force_contiguous: bool = False
+    model: torch.nn.Module, filename: str, metadata: Optional[Dict[str, str]] = None, force_contiguous: bool = True
 ):
     """Saves model.state_dict(), dropping the duplicate names of shared tensors (recorded in metadata)."""
     state_dict = model.state_dict()
@@ -246,21 +258,12 @@ def load_file(filename: Union[str, os.PathLike], device: Union[str, int] = "cpu"
     mapping (pages are read when first touched; pre-faulting them measured no faster). device="cuda:N" loads the file through the
     CUDA loader in one pipeline into one torch allocation.
     """
-    kind, index = _parse_device(device)
-    path = _path(filename)
-    if kind == "cuda":
-        _require_cuda(device)
-        return _load_file_cuda(path, index)
-    handle = _core.Handle(path, False)
-    result = {name: _as_torch(array, dtype, shape) for name, (array, dtype, shape) in handle.raw_all()}
-    if kind == "other":
-        result = {name: t.to(index) for name, t in result.items()}
-    return result
+    with safe_open(filename, framework="pt", device=device) as f:
+        return f.get_tensors()
 
 
-def _load_file_cuda(path: str, index: int) -> Dict[str, torch.Tensor]:
+def _load_cuda(handle, index: int) -> Dict[str, torch.Tensor]:
     """One CUDA-loader pipeline per file (per shard of a checkpoint), each into one torch allocation."""
-    handle = _core.Handle(path, False)
     arenas = []
 
     def allocate(size: int) -> int:

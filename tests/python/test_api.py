@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import VALID, VALID_MANIFEST, sha256, torch_bytes
+from conftest import MODEL, VALID, VALID_MANIFEST, sha256, torch_bytes
 
 F32 = VALID / "single_special_float32.safetensors"
 
@@ -191,3 +191,94 @@ def test_raw_serialize_deserialize(st):
     assert isinstance(out[0][1]["data"], bytearray)
     with pytest.raises(st.SafetensorError):  # test_simple.py's test_exception: no "data"
         st.serialize({"test": {"dtype": "float32", "shape": [1]}})
+
+
+# ---------------------------------------------------------------------------------------------
+# What the reference added in 0.8: TensorSpec for serialize(), safe_open.get_tensors()
+# ---------------------------------------------------------------------------------------------
+def test_tensor_spec(st):
+    a = np.arange(6, dtype=np.float32).reshape(2, 3)
+    spec = st.TensorSpec(dtype="float32", shape=a.shape, data_ptr=a.ctypes.data, data_len=a.nbytes)
+    assert (spec.dtype, spec.shape, spec.data_ptr, spec.data_len) == ("F32", [2, 3], a.ctypes.data, 24)
+    assert repr(spec) == f"TensorSpec(dtype='F32', shape=[2, 3], data_ptr={a.ctypes.data}, data_len=24)"
+    f4 = st.TensorSpec(dtype="float4_e2m1fn_x2", shape=torch.Size([2, 3]), data_ptr=0, data_len=0)
+    assert (f4.dtype, f4.shape) == ("F4", [2, 6])  # torch's shape in, the header's out
+    with pytest.raises(AttributeError):
+        spec.dtype = "F64"
+    with pytest.raises(TypeError):  # keyword-only, as the reference's
+        st.TensorSpec("float32", [1], 0, 0)
+    with pytest.raises(st.SafetensorError) as e:
+        st.TensorSpec(dtype="F32", shape=[1], data_ptr=0, data_len=0)
+    assert str(e.value) == (
+        'Unknown dtype "F32". Supported dtypes: bool, int8, uint8, int16, uint16, int32, uint32, int64, uint64, '
+        "float16, float32, float64, bfloat16, float8_e4m3fn, float8_e4m3fnuz, float8_e5m2, float8_e5m2fnuz, "
+        "float8_e8m0fnu, float4_e2m1fn_x2, complex64"
+    )
+    with pytest.raises(OverflowError):
+        st.TensorSpec(dtype="float32", shape=[-1], data_ptr=0, data_len=0)
+
+
+def test_serialize_tensor_specs(st, tmp_path):
+    """0.8's serialize: {name: TensorSpec}; the same bytes as save() of the same arrays."""
+    arrays = {"a": np.arange(6, dtype=np.float32).reshape(2, 3), "b": np.array([True, False]),
+              "c": np.array(7, dtype=np.int64)}
+    specs = {k: st.TensorSpec(dtype=v.dtype.name, shape=v.shape, data_ptr=v.ctypes.data, data_len=v.nbytes)
+             for k, v in arrays.items()}
+    expected = st.numpy.save(arrays, metadata={"k": "v"})
+    assert st.serialize(specs, metadata={"k": "v"}) == expected
+    st.serialize_file(specs, tmp_path / "s.safetensors", metadata={"k": "v"})
+    assert (tmp_path / "s.safetensors").read_bytes() == expected
+    short = st.TensorSpec(dtype="float32", shape=[3, 3], data_ptr=arrays["a"].ctypes.data, data_len=24)
+    with pytest.raises(st.SafetensorError) as e:
+        st.serialize({"a": short})
+    assert str(e.value) == 'tensor "a": 24 bytes given, but dtype F32 with shape [3, 3] needs 36'
+    with pytest.raises(st.SafetensorError) as e:
+        st.serialize({"a": st.TensorSpec(dtype="uint8", shape=[4], data_ptr=0, data_len=4)})
+    assert str(e.value) == 'tensor "a": data_ptr is 0 for 4 bytes'
+
+
+def test_flatten_helpers_make_tensor_specs(st):
+    """The reference's own save paths: torch._flatten_as_ptr and numpy._flatten build TensorSpecs."""
+    tensors = {"w": torch.arange(6, dtype=torch.bfloat16).reshape(2, 3), "f": torch.zeros(2, 4, dtype=torch.uint8)}
+    if hasattr(torch, "float4_e2m1fn_x2"):
+        tensors["f"] = tensors["f"].view(torch.float4_e2m1fn_x2)
+    keep = []
+    specs = st.torch._flatten_as_ptr(tensors, keep)
+    assert specs["w"].dtype == "BF16" and specs["w"].shape == [2, 3] and len(keep) == 2
+    assert st.serialize(specs) == st.torch.save(tensors)
+    arrays = {"a": np.arange(12, dtype=">i4").reshape(3, 4)[:, ::2], "b": np.array([True])}
+    specs = st.numpy._flatten(arrays, keep)
+    assert specs["a"].dtype == "I32" and specs["b"].dtype == "BOOL"
+    assert st.serialize(specs) == st.numpy.save(arrays)
+    assert st.numpy._getdtype("C64") is np.complex64  # 0.8's table has it
+
+
+@pytest.mark.parametrize("framework, path", [("pt", VALID / "many_tensors.safetensors"),
+                                             ("np", MODEL / "gpt2_tiny" / "model.safetensors")])
+def test_get_tensors(st, framework, path):
+    """Every tensor in file order, each as get_tensor gives it; load_file is the same dict."""
+    with st.safe_open(path, framework=framework) as f:
+        got = f.get_tensors()
+        assert list(got) == f.offset_keys()
+        for key, value in got.items():
+            one = f.get_tensor(key)
+            assert value.dtype == one.dtype and tuple(value.shape) == tuple(one.shape), key
+            assert bytes(_raw(value)) == bytes(_raw(one)), key
+    loaded = (st.torch if framework == "pt" else st.numpy).load_file(path)
+    assert list(loaded) == list(got)
+    with pytest.raises(st.SafetensorError, match="File is closed"):
+        f.get_tensors()
+
+
+def _raw(value):
+    return value.contiguous().view(torch.uint8).numpy() if isinstance(value, torch.Tensor) else value.view(np.uint8)
+
+
+def test_safe_open_handle_over_a_file_object(st):
+    with open(F32, "rb") as file:
+        with st._safe_open_handle(file, framework="pt") as f:
+            assert f.keys() == ["special_float32"]
+            got = f.get_tensor("special_float32")
+            assert bytes(_raw(got)) == bytes(_raw(st.torch.load_file(F32)["special_float32"]))
+    with pytest.raises(AttributeError):
+        st._safe_open_handle(str(F32), framework="pt")

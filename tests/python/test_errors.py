@@ -80,8 +80,21 @@ def test_invalid_device(st, device):
 def test_device_for_numpy_refused(st):
     with pytest.raises(st.SafetensorError) as e:
         st.safe_open(F32, framework="np", device="cuda:0")
-    # reference: "Device cuda:0 is not supported for framework numpy" (older: "not support")
-    assert "cuda:0" in str(e.value) and "framework" in str(e.value)
+    assert str(e.value) == "Device cuda:0 is not supported for framework numpy"  # 0.8's words
+    for device, shown in ((0, "0"), ("cuda", "cuda:0"), ("mps", "mps"), ("npu", "npu:0"), ("xpu:1", "xpu:1")):
+        with pytest.raises(st.SafetensorError) as e:
+            st.safe_open(F32, framework="numpy", device=device)
+        assert str(e.value) == f"Device {shown} is not supported for framework numpy"
+
+
+def test_other_devices_spelled_as_the_reference(st):
+    with pytest.raises(st.SafetensorError) as e:
+        st.safe_open(F32, framework="pt", device="mps:1")
+    assert str(e.value) == "device mps:1 is invalid: only mps or mps:0 is supported"
+    for device in ("npu:0:1", "xpu:a", "musa:"):
+        with pytest.raises(st.SafetensorError) as e:
+            st.safe_open(F32, framework="pt", device=device)
+        assert str(e.value) == f"device {device} is invalid"
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA is available here")
@@ -165,7 +178,7 @@ def test_arguments_of_the_wrong_type_raise_typeerror_in_pyo3_words(st, tmp_path)
             assert str(e.value) == "argument 'name': 'int' object cannot be converted to 'PyString'"
     cases = [
         (lambda: st.torch.save_file({1: torch.zeros(2)}, path), "argument 'tensor_dict': 'int' object cannot be converted to 'PyString'"),
-        (lambda: st.serialize({"a": [1]}), "argument 'tensor_dict': 'list' object cannot be converted to 'PyDict'"),
+        (lambda: st.serialize({"a": [1]}), "argument 'tensor_dict': 'list' object cannot be converted to 'TensorSpec'"),
         (lambda: st.serialize([]), "argument 'tensor_dict': 'list' object cannot be converted to 'PyDict'"),
         (lambda: st.torch.save({"a": torch.zeros(2)}, metadata={"k": 1}), "argument 'metadata': 'int' object cannot be converted to 'PyString'"),
     ]

@@ -333,7 +333,7 @@ def test_save_model_non_contiguous(st, tmp_path):
     with pytest.raises(ValueError) as e:
         st.torch.save_model(model, tmp_path / "c.safetensors", force_contiguous=False)
     assert "use save_model(..., force_contiguous=True)" in str(e.value)
-    st.torch.save_model(model, tmp_path / "c.safetensors", force_contiguous=True)
+    st.torch.save_model(model, tmp_path / "c.safetensors")  # force_contiguous=True by default, as in 0.8
     model2 = NonContiguousModel()
     with torch.no_grad():
         model2.a.weight.zero_()
