@@ -438,13 +438,17 @@ class TensorSpec:
 
 def _raw_items(tensor_dict) -> list:
     """[(name, dtype, shape, data)] for the C++ writer, from TensorSpec values (the reference's
-    0.8 form) or {"dtype", "shape", "data"} dicts (its form before 0.8)."""
+    0.8 form), {"dtype", "shape", "data_ptr", "data_len"} dicts (0.7's) or {"dtype", "shape",
+    "data"} dicts (earlier)."""
     if not isinstance(tensor_dict, dict):
         raise _not_converted("tensor_dict", tensor_dict, "PyDict")
     items = []
     for name, entry in tensor_dict.items():
         if not isinstance(name, str):
             raise _not_converted("tensor_dict", name, "PyString")
+        if isinstance(entry, dict) and "data" not in entry and "data_ptr" in entry:  # 0.7's form
+            entry = TensorSpec(dtype=_TORCH_NAMES.get(entry.get("dtype"), entry.get("dtype")), shape=entry.get("shape"),
+                               data_ptr=entry["data_ptr"], data_len=entry.get("data_len"))
         if isinstance(entry, TensorSpec):
             if entry.data_ptr == 0 and entry.data_len:
                 raise SafetensorError(f'tensor "{name}": data_ptr is 0 for {entry.data_len} bytes')

@@ -228,6 +228,10 @@ def test_serialize_tensor_specs(st, tmp_path):
     assert st.serialize(specs, metadata={"k": "v"}) == expected
     st.serialize_file(specs, tmp_path / "s.safetensors", metadata={"k": "v"})
     assert (tmp_path / "s.safetensors").read_bytes() == expected
+    as_07 = {k: {"dtype": v.dtype.name, "shape": list(v.shape), "data_ptr": v.ctypes.data, "data_len": v.nbytes}
+             for k, v in arrays.items()}  # 0.7's dicts of pointers
+    as_07["a"]["dtype"] = "F32"
+    assert st.serialize(as_07, metadata={"k": "v"}) == expected
     short = st.TensorSpec(dtype="float32", shape=[3, 3], data_ptr=arrays["a"].ctypes.data, data_len=24)
     with pytest.raises(st.SafetensorError) as e:
         st.serialize({"a": short})
