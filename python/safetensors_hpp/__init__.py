@@ -178,6 +178,55 @@ def _index_items(index, framework: str) -> Optional[List[Any]]:
     return out
 
 
+_INVALID_SLICE = 305  # safetensors::errc::invalid_slice
+
+
+def _slice_error(message: str) -> SafetensorError:
+    """The reference's SafetensorError for an index out of range, also an IndexError (NumPy's type)."""
+    error = SafetensorIndexError(message)
+    error.code, error.path = _INVALID_SLICE, None
+    return error
+
+
+def _check_numpy_index(index, shape) -> None:
+    """What the reference's NumPy path (its Rust slicer) refuses, with its messages, where NumPy
+    would clamp or gather instead: an integer out of range, a slice that starts at or ends past
+    the end of its dimension, a non-empty list. (Negative slice bounds and steps, which that
+    path refuses or ignores, keep NumPy's meaning here.)"""
+    if isinstance(index, list):
+        if index:
+            raise SafetensorError("Non empty lists are not implemented")
+        return
+    items = index if isinstance(index, tuple) else (index,)
+    if not all(isinstance(item, slice) or _is_index_int(item) for item in items):
+        return  # Ellipsis, None, arrays: beyond what the reference's path takes
+    spans = []  # (text as the reference prints it, start, stop) per dimension
+    for dim_index, (item, dim) in enumerate(zip(items, shape)):
+        if isinstance(item, slice):
+            if any(b is not None and (not _is_index_int(b) or b < 0) for b in (item.start, item.stop)):
+                return
+            start = 0 if item.start is None else int(item.start)
+            stop = dim if item.stop is None else int(item.stop)
+            text = f"{'' if item.start is None else start}:{'' if item.stop is None else stop}"
+        else:
+            start = int(item) + dim if item < 0 else int(item)
+            if start < 0:
+                raise _slice_error(f"Invalid index {int(item)} for dimension {dim_index} of size {dim}")
+            stop, text = start + 1, str(start)
+        spans.append((text, start, stop))
+    for dim_index in reversed(range(len(spans))):  # the reference checks the last dimension first
+        _, start, stop = spans[dim_index]
+        dim = shape[dim_index]
+        if dim == 0 and start == 0 and stop == 0:
+            continue  # [:] of an empty dimension: the reference refuses it too (its bug #861); not here
+        if start >= dim or stop > dim:
+            asked = start if start >= dim else stop - 1
+            raise _slice_error(
+                f"Error during slicing [{', '.join(t for t, _, _ in spans)}] with shape {list(shape)}: "
+                f"index {asked} out of bounds for tensor dimension #{dim_index} of size {dim}"
+            )
+
+
 def _not_found(error, name):
     """The reference's message for an unknown tensor (the C++ one, with its "did you mean", is the cause)."""
     if getattr(error, "code", None) == 300:
@@ -207,6 +256,8 @@ class _SafeSlice:
 
     def __getitem__(self, index):
         owner = self._owner
+        if owner._framework == "np":
+            _check_numpy_index(index, self._shape)
         items = _index_items(index, owner._framework)
         if items is None:
             return owner.get_tensor(self._name)[index]
@@ -246,7 +297,15 @@ class safe_open:
             import torch  # noqa: F401  (fail here, as the reference does, when torch is missing)
         else:
             import numpy  # noqa: F401
-        self._handle = _core.Handle(_path(filename), False)
+        path = _path(filename)
+        try:
+            self._handle = _core.Handle(path, False)
+        except SafetensorFileNotFoundError as e:
+            if e.path != path:
+                raise  # a shard that an index names: the C++ message, naming it
+            missing = SafetensorFileNotFoundError(f"No such file or directory: {path}")  # the reference's words
+            missing.code, missing.path = e.code, e.path
+            raise missing from None
 
     def _detached(self) -> "safe_open":
         """A copy that keeps this file open whatever happens to self (for slices)."""
@@ -437,40 +496,29 @@ class TensorSpec:
 
 
 def _raw_items(tensor_dict) -> list:
-    """[(name, dtype, shape, data)] for the C++ writer, from TensorSpec values (the reference's
-    0.8 form), {"dtype", "shape", "data_ptr", "data_len"} dicts (0.7's) or {"dtype", "shape",
-    "data"} dicts (earlier)."""
+    """[(name, dtype, shape, (address, length))] for the C++ writer from {name: TensorSpec}."""
     if not isinstance(tensor_dict, dict):
         raise _not_converted("tensor_dict", tensor_dict, "PyDict")
     items = []
-    for name, entry in tensor_dict.items():
+    for name, spec in tensor_dict.items():
         if not isinstance(name, str):
             raise _not_converted("tensor_dict", name, "PyString")
-        if isinstance(entry, dict) and "data" not in entry and "data_ptr" in entry:  # 0.7's form
-            entry = TensorSpec(dtype=_TORCH_NAMES.get(entry.get("dtype"), entry.get("dtype")), shape=entry.get("shape"),
-                               data_ptr=entry["data_ptr"], data_len=entry.get("data_len"))
-        if isinstance(entry, TensorSpec):
-            if entry.data_ptr == 0 and entry.data_len:
-                raise SafetensorError(f'tensor "{name}": data_ptr is 0 for {entry.data_len} bytes')
-            items.append((name, entry.dtype, entry.shape, (entry.data_ptr, entry.data_len)))
-            continue
-        if not isinstance(entry, dict):
-            raise _not_converted("tensor_dict", entry, "TensorSpec")
-        for key in ("dtype", "shape", "data"):
-            if key not in entry:
-                raise SafetensorError(f"Missing `{key}` in {name}")
-        items.append((name, str(entry["dtype"]), list(entry["shape"]), memoryview(entry["data"]).cast("B")))
+        if not isinstance(spec, TensorSpec):  # 0.8 takes nothing else (no more dicts of bytes or pointers)
+            raise _not_converted("tensor_dict", spec, "TensorSpec")
+        if spec.data_ptr == 0 and spec.data_len:
+            raise SafetensorError(f'tensor "{name}": data_ptr is 0 for {spec.data_len} bytes')
+        items.append((name, spec.dtype, spec.shape, (spec.data_ptr, spec.data_len)))
     return items
 
 
-def serialize(tensor_dict: Dict[str, Any], metadata: Optional[Dict[str, str]] = None) -> bytes:
+def serialize(tensor_dict: Dict[str, TensorSpec], metadata: Optional[Dict[str, str]] = None) -> bytes:
     """{"name": TensorSpec(dtype="float32", shape=[2, 3], data_ptr=..., data_len=24)} -> the file's
-    bytes; {"name": {"dtype": "F32", "shape": [2, 3], "data": b"..."}} (before 0.8) too."""
+    bytes. The caller keeps each TensorSpec's memory alive until it returns."""
     _check_metadata(metadata)
     return _core.serialize(_raw_items(tensor_dict), metadata)
 
 
-def serialize_file(tensor_dict: Dict[str, Any], filename, metadata: Optional[Dict[str, str]] = None) -> None:
+def serialize_file(tensor_dict: Dict[str, TensorSpec], filename, metadata: Optional[Dict[str, str]] = None) -> None:
     _check_metadata(metadata)
     _core.serialize_file(_raw_items(tensor_dict), _path(filename), metadata)
 

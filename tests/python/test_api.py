@@ -185,12 +185,16 @@ def test_raw_serialize_deserialize(st):
     """The reference's raw functions, as its test_simple.py uses them."""
     zeros = (b'@\x00\x00\x00\x00\x00\x00\x00{"test":{"dtype":"F32","shape":[2,2],"data_offsets":[0,16]}}    '
              + b"\x00" * 16)
-    assert st.serialize({"test": {"dtype": "float32", "shape": [2, 2], "data": bytes(16)}}) == zeros
+    data = np.zeros(4, dtype=np.float32)
+    spec = st.TensorSpec(dtype="float32", shape=[2, 2], data_ptr=data.ctypes.data, data_len=data.nbytes)
+    assert st.serialize({"test": spec}) == zeros
     out = st.deserialize(zeros)
     assert out == [("test", {"shape": [2, 2], "dtype": "F32", "data": bytearray(16)})]
     assert isinstance(out[0][1]["data"], bytearray)
-    with pytest.raises(st.SafetensorError):  # test_simple.py's test_exception: no "data"
-        st.serialize({"test": {"dtype": "float32", "shape": [1]}})
+    with pytest.raises(st.SafetensorError):  # test_simple.py's test_exception
+        st.TensorSpec(dtype="nonsense", shape=[1], data_ptr=0, data_len=0)
+    with pytest.raises(TypeError):  # a dict is no TensorSpec
+        st.serialize({"test": {"dtype": "float32", "shape": [1], "data_ptr": 0, "data_len": 0}})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -229,9 +233,10 @@ def test_serialize_tensor_specs(st, tmp_path):
     st.serialize_file(specs, tmp_path / "s.safetensors", metadata={"k": "v"})
     assert (tmp_path / "s.safetensors").read_bytes() == expected
     as_07 = {k: {"dtype": v.dtype.name, "shape": list(v.shape), "data_ptr": v.ctypes.data, "data_len": v.nbytes}
-             for k, v in arrays.items()}  # 0.7's dicts of pointers
-    as_07["a"]["dtype"] = "F32"
-    assert st.serialize(as_07, metadata={"k": "v"}) == expected
+             for k, v in arrays.items()}  # 0.7's dicts of pointers: refused by 0.8, as here
+    with pytest.raises(TypeError) as e:
+        st.serialize(as_07)
+    assert str(e.value) == "argument 'tensor_dict': 'dict' object cannot be converted to 'TensorSpec'"
     short = st.TensorSpec(dtype="float32", shape=[3, 3], data_ptr=arrays["a"].ctypes.data, data_len=24)
     with pytest.raises(st.SafetensorError) as e:
         st.serialize({"a": short})

@@ -23,7 +23,17 @@ def test_missing_file(st, tmp_path, how):
             st.torch.load_file(missing)
         else:
             st.numpy.load_file(str(missing))
-    assert "notafile.safetensors" in str(e.value)
+    assert str(e.value) == f"No such file or directory: {missing}"  # the reference's words
+    assert isinstance(e.value, st.SafetensorError) and e.value.path == str(missing)
+
+
+def test_missing_shard_names_the_shard(st, tmp_path):
+    index = tmp_path / "model.safetensors.index.json"
+    index.write_text('{"metadata": {}, "weight_map": {"a": "model-00001-of-00001.safetensors"}}')
+    with st.safe_open(index, framework="pt") as f:  # shards open when first used
+        with pytest.raises(st.SafetensorError) as e:
+            f.get_tensor("a")
+    assert 'missing shard "model-00001-of-00001.safetensors"' in str(e.value)
 
 
 def test_safetensor_error_type(st):

@@ -42,14 +42,28 @@ def test_reference_slice_pt(st, tensor, sname):
 NP_CASES = [c for c in CASES if c[0] != "x_bf16"]
 
 
+# What the reference's NumPy path (its Rust slicer) refuses where torch clamps: a slice past the
+# end of its dimension; its message.
+NP_REFUSED = {
+    "s_0_100": "Error during slicing [0:100] with shape [4, 6, 5]: index 99 out of bounds for tensor dimension #0 of size 4",
+    "s_5_end": "Error during slicing [5:] with shape [4, 6, 5]: index 5 out of bounds for tensor dimension #0 of size 4",
+}
+
+
 @pytest.mark.parametrize("tensor,sname", NP_CASES, ids=["%s-%s" % c for c in NP_CASES])
 def test_reference_slice_np(st, tensor, sname):
     """The same expressions through framework="np" (numpy indexing agrees with torch on all of
-    them).  Out of range: IndexError, or SafetensorError as the reference's numpy path raises."""
+    them but those the reference's NumPy path refuses).  Out of range: IndexError, or
+    SafetensorError as the reference's numpy path raises (the error is both)."""
     expected = EXPECTED[tensor][sname]
     idx = slice_index(SLICES[sname])
     with st.safe_open(SLICING, framework="np") as f:
         sl = f.get_slice(tensor)
+        if sname in NP_REFUSED:
+            with pytest.raises(st.SafetensorError) as e:
+                sl[idx]
+            assert str(e.value) == NP_REFUSED[sname] and isinstance(e.value, IndexError)
+            return
         if "error" in expected:
             with pytest.raises((IndexError, st.SafetensorError)):
                 sl[idx]
@@ -111,6 +125,14 @@ def test_grid_pt_np_equals_framework_indexing(st, tmp_path):
             assert list(got.shape) == list(want.shape), idx
             assert torch.equal(got, want), idx
             assert torch.equal(si[idx], full.to(torch.int32)[idx]), idx
+            items = idx if isinstance(idx, tuple) else (idx,)
+            bounds = [b for i in items if isinstance(i, slice) for b in (i.start, i.stop) if b is not None]
+            if any(i in (slice(2, 100), slice(7, 9)) for i in items) and Ellipsis not in items and min(bounds) >= 0:
+                # the reference's NumPy path refuses a slice past the end of its dimension (where
+                # every bound is positive; a negative one keeps NumPy's meaning here)
+                with pytest.raises(st.SafetensorError, match="out of bounds for tensor dimension"):
+                    sn[idx]
+                continue
             got_np = sn[idx]
             assert isinstance(got_np, np.ndarray)
             assert got_np.shape == full_np[idx].shape, idx
@@ -247,3 +269,29 @@ def test_every_dtype_slices_like_its_tensor(st):
                 got = s[idx]
                 assert got.dtype == want.dtype and got.shape == want.shape, (k, idx)
                 assert torch_bytes(got) == torch_bytes(want), (k, idx)
+
+
+def test_numpy_path_refuses_as_the_reference(st, tmp_path):
+    """framework="np": the reference slices with its Rust slicer, which refuses what NumPy would
+    clamp or gather; the same errors (SafetensorError, here also IndexError) and messages."""
+    path = tmp_path / "a.safetensors"
+    st.numpy.save_file({"a": np.zeros((10, 5))}, path)
+    s = st.safe_open(path, framework="np").get_slice("a")
+    cases = [
+        ((slice(2, None), -6), "Invalid index -6 for dimension 1 of size 5"),
+        ((slice(2, None), 20), "Error during slicing [2:, 20] with shape [10, 5]: index 20 out of bounds for tensor dimension #1 of size 5"),
+        (slice(None, 20), "Error during slicing [:20] with shape [10, 5]: index 19 out of bounds for tensor dimension #0 of size 10"),
+        ((slice(None), slice(None, 20)), "Error during slicing [:, :20] with shape [10, 5]: index 19 out of bounds for tensor dimension #1 of size 5"),
+        ((slice(12, 14), slice(None, 20)), "Error during slicing [12:14, :20] with shape [10, 5]: index 19 out of bounds for tensor dimension #1 of size 5"),
+        ((-1, slice(5, None)), "Error during slicing [9, 5:] with shape [10, 5]: index 5 out of bounds for tensor dimension #1 of size 5"),
+    ]
+    for idx, message in cases:
+        with pytest.raises(st.SafetensorError) as e:
+            s[idx]
+        assert str(e.value) == message and isinstance(e.value, IndexError), idx
+    with pytest.raises(st.SafetensorError) as e:
+        s[[0, 1]]
+    assert str(e.value) == "Non empty lists are not implemented"
+    assert s[[]].shape == (0, 5) and s[2:, -5].shape == (8,) and s[:10, :5].shape == (10, 5)
+    with st.safe_open(path, framework="pt") as f:  # torch's path clamps, as torch does
+        assert tuple(f.get_slice("a")[:20, :20].shape) == (10, 5)
