@@ -514,13 +514,15 @@ def _raw_items(tensor_dict) -> list:
 def serialize(tensor_dict: Dict[str, TensorSpec], metadata: Optional[Dict[str, str]] = None) -> bytes:
     """{"name": TensorSpec(dtype="float32", shape=[2, 3], data_ptr=..., data_len=24)} -> the file's
     bytes. The caller keeps each TensorSpec's memory alive until it returns."""
+    items = _raw_items(tensor_dict)
     _check_metadata(metadata)
-    return _core.serialize(_raw_items(tensor_dict), metadata)
+    return _core.serialize(items, metadata)
 
 
 def serialize_file(tensor_dict: Dict[str, TensorSpec], filename, metadata: Optional[Dict[str, str]] = None) -> None:
+    items = _raw_items(tensor_dict)
     _check_metadata(metadata)
-    _core.serialize_file(_raw_items(tensor_dict), _path(filename), metadata)
+    _core.serialize_file(items, _path(filename), metadata)
 
 
 def deserialize(bytes) -> List[Tuple[str, Dict[str, Any]]]:  # noqa: A002  (the reference's name)

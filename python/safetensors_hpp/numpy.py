@@ -12,7 +12,7 @@ from typing import Dict, List, Optional, Union
 
 import numpy as np
 
-from . import _NUMPY_NAMES, _as_numpy, _check_metadata, _check_tensor_names, _core, _path
+from . import _NUMPY_NAMES, _as_numpy, _check_tensor_names, _core
 from . import TensorSpec, deserialize, safe_open, serialize, serialize_file  # noqa: F401  (as the reference's module has them)
 
 __all__ = ["save", "save_file", "load", "load_file"]
@@ -35,18 +35,16 @@ def _items(tensor_dict: Dict[str, np.ndarray]) -> list:
 
 def save(tensor_dict: Dict[str, np.ndarray], metadata: Optional[Dict[str, str]] = None) -> bytes:
     """Saves a dictionary of arrays into raw bytes in safetensors format."""
-    items = _items(tensor_dict)
-    _check_metadata(metadata)
-    return _core.serialize(items, metadata)
+    keep_alive_buffer: List = []
+    return serialize(_flatten(tensor_dict, keep_alive_buffer), metadata=metadata)
 
 
 def save_file(
     tensor_dict: Dict[str, np.ndarray], filename: Union[str, os.PathLike], metadata: Optional[Dict[str, str]] = None
 ) -> None:
     """Saves a dictionary of arrays to filename (replaced atomically; not fsynced, like the reference)."""
-    items = _items(tensor_dict)
-    _check_metadata(metadata)
-    _core.serialize_file(items, _path(filename), metadata)
+    keep_alive_buffer: List = []
+    serialize_file(_flatten(tensor_dict, keep_alive_buffer), filename, metadata=metadata)
 
 
 def load(data: bytes) -> Dict[str, np.ndarray]:
@@ -62,13 +60,14 @@ def load_file(filename: Union[str, os.PathLike]) -> Dict[str, np.ndarray]:
 
 
 def _flatten(tensor_dict: Dict[str, np.ndarray], keep_alive_buffer: List) -> Dict[str, TensorSpec]:
-    """The reference's 0.8 form for serialize(): a TensorSpec per array, over its little-endian,
-    contiguous bytes (a copy where the array is neither), which keep_alive_buffer holds."""
+    """The reference's 0.8 form for serialize(), which save and save_file use as its do: a
+    TensorSpec per array (a dtype it does not know raises its error), over the array's
+    little-endian, contiguous bytes (a copy where the array is neither), which
+    keep_alive_buffer holds."""
     specs = {}
     for name, dtype, shape, data in _items(tensor_dict):
         keep_alive_buffer.append(data)
-        specs[name] = TensorSpec(dtype=dtype if dtype != "bool_" else "bool", shape=shape,
-                                 data_ptr=data.ctypes.data, data_len=data.nbytes)
+        specs[name] = TensorSpec(dtype=dtype, shape=shape, data_ptr=data.ctypes.data, data_len=data.nbytes)
     return specs
 
 

@@ -164,6 +164,8 @@ def _checked_items(tensors: Dict[str, torch.Tensor]) -> list:
             )
         if tensor.device.type != "cpu":
             tensor = tensor.to("cpu")  # as the reference: the writer reads host memory
+        if tensor.dtype not in _SIZE:
+            raise KeyError(tensor.dtype)  # the reference's error for a dtype the format lacks (complex128, ...)
         size = tensor.numel() * tensor.element_size()
         dtype, shape = str(tensor.dtype).split(".")[-1], tuple(tensor.shape)
         if dtype == "float4_e2m1fn_x2" and shape:
@@ -182,7 +184,8 @@ def _tobytes(tensor: torch.Tensor, name: str) -> bytes:
 
 
 def _flatten(tensors: Dict[str, torch.Tensor]) -> Dict[str, Dict[str, Any]]:
-    """The reference's form, {name: {"dtype", "shape", "data": bytes}}, for serialize(); copies."""
+    """{name: {"dtype", "shape", "data": bytes}}: the reference's helper before 0.8 (its serialize()
+    took these); copies. 0.8 builds TensorSpecs instead (_flatten_as_ptr)."""
     import ctypes
 
     return {

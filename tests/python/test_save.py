@@ -247,6 +247,19 @@ def test_bogus_inputs(st, tmp_path):
     assert str(e.value) == "Expected a dict of [str, torch.Tensor] but received <class 'str'>"
 
 
+def test_dtypes_the_format_lacks(st, tmp_path):
+    """The reference's errors: torch's size table has no entry (KeyError); NumPy's dtype name is
+    not one TensorSpec knows (SafetensorError). Nothing is written."""
+    local = tmp_path / "o.safetensors"
+    with pytest.raises(KeyError) as e:
+        st.torch.save_file({"a": torch.zeros(2, dtype=torch.complex128)}, local)
+    assert e.value.args == (torch.complex128,)
+    with pytest.raises(st.SafetensorError) as e:
+        st.numpy.save_file({"a": np.zeros(2, dtype=np.complex128)}, local)
+    assert str(e.value).startswith('Unknown dtype "complex128". Supported dtypes: bool, int8, ')
+    assert not local.exists()
+
+
 def test_sparse_refused(st, tmp_path):
     with pytest.raises(ValueError) as e:
         st.torch.save_file({"test": torch.sparse_coo_tensor(size=(2, 3))}, tmp_path / "o.safetensors")
