@@ -18,21 +18,6 @@ from . import TensorSpec, deserialize, safe_open, serialize, serialize_file  # n
 __all__ = ["save", "save_file", "load", "load_file"]
 
 
-def _items(tensor_dict: Dict[str, np.ndarray]) -> list:
-    items = []
-    for name, array in tensor_dict.items():
-        if not _is_little_endian(array):
-            array = array.byteswap(inplace=False)
-        shape = tuple(array.shape)
-        if not array.flags.c_contiguous:
-            array = np.ascontiguousarray(array)  # packed, as the reference's tobytes() does
-        # A 0-d array exports a 0-d buffer; the writer wants its bytes.
-        data = array.reshape(-1).view(np.uint8)
-        items.append((name, array.dtype.name, shape, data))
-    _check_tensor_names(tensor_dict)
-    return items
-
-
 def save(tensor_dict: Dict[str, np.ndarray], metadata: Optional[Dict[str, str]] = None) -> bytes:
     """Saves a dictionary of arrays into raw bytes in safetensors format."""
     keep_alive_buffer: List = []
@@ -64,10 +49,17 @@ def _flatten(tensor_dict: Dict[str, np.ndarray], keep_alive_buffer: List) -> Dic
     TensorSpec per array (a dtype it does not know raises its error), over the array's
     little-endian, contiguous bytes (a copy where the array is neither), which
     keep_alive_buffer holds."""
+    _check_tensor_names(tensor_dict)
     specs = {}
-    for name, dtype, shape, data in _items(tensor_dict):
+    for name, array in tensor_dict.items():
+        if not _is_little_endian(array):
+            array = array.byteswap(inplace=False)
+        shape = tuple(array.shape)
+        if not array.flags.c_contiguous:
+            array = np.ascontiguousarray(array)  # packed, as the reference's tobytes() does
+        data = array.reshape(-1).view(np.uint8)  # a 0-d array's bytes too
         keep_alive_buffer.append(data)
-        specs[name] = TensorSpec(dtype=dtype, shape=shape, data_ptr=data.ctypes.data, data_len=data.nbytes)
+        specs[name] = TensorSpec(dtype=array.dtype.name, shape=shape, data_ptr=data.ctypes.data, data_len=data.nbytes)
     return specs
 
 

@@ -198,11 +198,10 @@ def _flatten_as_ptr(tensors: Dict[str, torch.Tensor], keep_alive_buffer: List) -
     """The reference's 0.8 form for serialize(): a TensorSpec per tensor, over its (CPU) memory,
     which keep_alive_buffer holds while it is written."""
     specs = {}
-    for name, dtype, shape, (address, size), tensor in _checked_items(tensors):
+    for name, dtype, _, (address, size), tensor in _checked_items(tensors):
         keep_alive_buffer.append(tensor)
-        if dtype == "float4_e2m1fn_x2" and shape:
-            shape = shape[:-1] + (shape[-1] // 2,)  # TensorSpec doubles it again
-        specs[name] = TensorSpec(dtype=dtype, shape=shape, data_ptr=address, data_len=size)
+        # torch's shape, as the reference passes it (TensorSpec doubles F4's last dimension)
+        specs[name] = TensorSpec(dtype=dtype, shape=tensor.shape, data_ptr=address, data_len=size)
     return specs
 
 
