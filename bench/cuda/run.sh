@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Issue 5 on the GPU machine, in one run (the binaries come from bench/cuda/build.sh, carried
-# in gpu-build/):
+# Issues 5 and 21 on the GPU machine, in one run (the binaries come from bench/cuda/build.sh,
+# carried in gpu-build/):
 #
 #   bash bench/cuda/run.sh OUTDIR
 #
@@ -9,12 +9,18 @@
 #   3. the examples, on a fixture model
 #   4. the benchmark: writes a 2 GiB BF16 file, measures dd's O_DIRECT read rate, then runs
 #      safetensors-cuda-bench (pinned limit, warm, sweep, tensor parallel, cold, memory)
+#   5. the Python module (issue 21), built there for its python3 (the one with a CUDA torch;
+#      bench/python/build_module.sh), its GPU tests (tests/python/test_cuda.py), the GPU
+#      benchmark (bench/python/bench_cuda.py: load_file to cuda:0 against pinned bandwidth and
+#      the reference package), then the whole pytest suite with that machine's torch and numpy
 #
+# PARTS (default "cpp python") picks the parts: PARTS=python runs steps 1 and 5 only.
 # A failing step is reported and the later steps still run; the whole script keeps within
-# TOTAL_S seconds (default 300; BENCH_MIB sets the file size, default 2048, and BENCH_DIR
-# where it goes, default /var/tmp). Everything goes to stdout and OUTDIR/run.log; OUTDIR also
-# gets tests.txt, results.md and results.json. If the carried binaries do not start there
-# (other system libraries), they are rebuilt there with nvcc first (about a minute).
+# TOTAL_S seconds (default 300, of which the C++ benchmark leaves about 120 to the Python part;
+# BENCH_MIB sets the file size, default 2048, and BENCH_DIR where it goes, default /var/tmp).
+# Everything goes to stdout and OUTDIR/run.log; OUTDIR also gets tests.txt, results.md,
+# results.json, results-python.md and results-python.json. If the carried binaries do not
+# start there (other system libraries), they are rebuilt there with nvcc first (about a minute).
 set -uo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -29,11 +35,13 @@ bench_dir="$(mktemp -d "${BENCH_DIR:-/var/tmp}/safetensors-cuda-bench.XXXXXX")" 
 trap 'rm -rf "$bench_dir"' EXIT
 bench_file="$bench_dir/bench.safetensors"
 bench_mib="${BENCH_MIB:-2048}"
+parts="${PARTS:-cpp python}"
 export SAFETENSORS_TEST_DATA_DIR="$root/tests/data"
 
 failed=()
 
-# step NAME TIMEOUT_S COMMAND...: runs it, reports ok or FAILED, never stops the script.
+# step NAME TIMEOUT_S COMMAND...: runs it, reports ok or FAILED, never stops the script (its
+# status is the command's, for a caller that skips what depends on it).
 step() {
     local name="$1" limit="$2"
     shift 2
@@ -49,6 +57,7 @@ step() {
         echo "=== $name: FAILED ($why, $((SECONDS - t0)) s)"
         failed+=("$name")
     fi
+    return $rc
 }
 
 machine() {
@@ -64,9 +73,7 @@ machine() {
 export -f machine
 export bench_dir out
 
-main() {
-    step "machine" 30 bash -c machine
-
+cpp_part() {
     # The carried binaries must start here; else rebuild them with nvcc (no g++/clang++ checks).
     local probe
     probe="$("$bin/safetensors-cuda-bench" 2>&1)"  # prints its usage when it starts at all
@@ -102,13 +109,35 @@ main() {
 
     step "example: load the 2 GiB file to GPU 0" 60 "$bin/example-cuda-load" "$bench_file" 0
 
-    budget=$((total - SECONDS - 25))
+    # What is left of TOTAL_S, less about two minutes for the Python part when it follows.
+    local reserve=0
+    [[ " $parts " == *" python "* ]] && reserve=120
+    budget=$((total - SECONDS - 25 - reserve))
     if [[ $budget -lt 60 ]]; then budget=60; fi
     step "benchmark" $((budget + 40)) "$bin/safetensors-cuda-bench" run "$bench_file" "$out" --dd-gbps "$dd_gbps" --budget-s "$budget"
+}
+
+# Step 5: the Python module, built there (the interpreter's headers and torch are that machine's).
+python_part() {
+    local py="${PYTHON:-python3}" build=/tmp/safetensors-python
+    step "python: build the module" 300 env PYTHON="$py" bash bench/python/build_module.sh "$build" "$bin/third_party" ||
+        return 0
+    local env=(env "PYTHONPATH=$build/python" PYTHONUNBUFFERED=1)
+    step "python: GPU tests" 120 "${env[@]}" "$py" -m pytest -q -p no:cacheprovider tests/python/test_cuda.py
+    step "python: GPU benchmark" 240 "${env[@]}" "$py" bench/python/bench_cuda.py --out "$out" --dir "$bench_dir"
+    step "python: the whole pytest suite, this machine's torch and numpy" 180 "${env[@]}" "$py" -m pytest -q \
+        -p no:cacheprovider tests/python
+}
+
+main() {
+    step "machine" 30 bash -c machine
+    [[ " $parts " == *" cpp "* ]] && cpp_part
+    [[ " $parts " == *" python "* ]] && python_part
 
     echo
     echo "=== summary after $SECONDS s"
     if [[ -f "$out/results.md" ]]; then cat "$out/results.md"; fi
+    if [[ -f "$out/results-python.md" ]]; then cat "$out/results-python.md"; fi
     if [[ ${#failed[@]} -eq 0 ]]; then
         echo "all steps ok"
     else

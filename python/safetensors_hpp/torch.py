@@ -271,6 +271,10 @@ def _load_cuda(handle, index: int) -> Dict[str, torch.Tensor]:
     def allocate(size: int) -> int:
         arena = torch.empty(size, dtype=torch.uint8, device=f"cuda:{index}")
         arenas.append(arena)
+        # The loader copies on its own stream, while the caching allocator hands out memory in
+        # the order of torch's stream: work queued there on a freed block (a kernel still
+        # reading it) must be done before the copies write it.
+        torch.cuda.current_stream(index).synchronize()
         return arena.data_ptr()
 
     result = {}
