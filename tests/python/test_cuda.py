@@ -1,11 +1,12 @@
 """GPU loads (skipped where torch has no CUDA device): whole tensors, slices and load_file land in
 memory torch owns (its caching allocator sees them, `del` gives them back), with the CPU's bytes."""
 import gc
+import threading
 
 import pytest
 import torch
 
-from conftest import VALID, VALID_MANIFEST, torch_bytes, write_plain
+from conftest import MODEL, VALID, VALID_MANIFEST, torch_bytes, write_plain
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device for torch")
 
@@ -60,3 +61,66 @@ def test_all_dtypes_on_gpu(st):
             assert got.device.type == "cuda" and list(got.shape) == info["shape"]
             assert got.dtype == want.dtype
             assert torch_bytes(got.cpu()) == torch_bytes(want), k
+
+
+def test_sharded_checkpoint_to_gpu(st):
+    index = MODEL / "gpt2_tiny_sharded" / "model.safetensors.index.json"
+    cpu = st.torch.load_file(index)
+    gpu = st.torch.load_file(index, device="cuda:0")  # one pipeline per shard
+    assert list(gpu) == list(cpu)
+    for k, v in cpu.items():
+        assert gpu[k].device == torch.device("cuda:0") and torch.equal(gpu[k].cpu(), v), k
+    with st.safe_open(index, framework="pt", device=0) as f:
+        assert torch.equal(f.get_slice("transformer.wte.weight")[3:9, 1:].cpu(), cpu["transformer.wte.weight"][3:9, 1:])
+
+
+def test_empty_and_scalar_tensors_on_gpu(st, tmp_path):
+    tensors = {"empty": torch.zeros(0, 4), "scalar": torch.tensor(2.5), "x": torch.arange(12.0).reshape(3, 4)}
+    path = write_plain(tmp_path / "small.safetensors", tensors)
+    d = st.torch.load_file(path, device="cuda:0")
+    with st.safe_open(path, framework="pt", device="cuda:0") as f:
+        one = {k: f.get_tensor(k) for k in f.keys()}
+        part = f.get_slice("x")[:, 4:]  # empty slice
+    for got in (d, one):
+        for k, v in tensors.items():
+            assert got[k].device.type == "cuda" and got[k].shape == v.shape and torch.equal(got[k].cpu(), v), k
+    assert part.device.type == "cuda" and part.shape == (3, 0)
+
+
+def test_threads_upload_the_right_bytes(st, tmp_path):
+    g = torch.Generator().manual_seed(5)
+    tensors = {"t%02d" % i: torch.randn(128, 64 + i, generator=g) for i in range(16)}
+    path = write_plain(tmp_path / "threads.safetensors", tensors)
+    errors = []
+    with st.safe_open(path, framework="pt", device=0) as f:
+        def work(names):
+            try:
+                for _ in range(3):
+                    for k in names:
+                        assert torch.equal(f.get_tensor(k).cpu(), tensors[k]), k
+                        assert torch.equal(f.get_slice(k)[1::3, 2:].cpu(), tensors[k][1::3, 2:]), k
+            except BaseException as e:  # re-raised in the main thread
+                errors.append(e)
+        names = sorted(tensors)
+        threads = [threading.Thread(target=work, args=(names[i::4],)) for i in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+            assert not t.is_alive()
+    if errors:
+        raise errors[0]
+
+
+def test_load_after_queued_work_on_torchs_stream(st, tmp_path):
+    # Memory torch frees while a kernel still reads it is handed out again at once: the loader,
+    # copying on its own stream, must not write it before that kernel is done.
+    tensors = {"w": torch.full((4096, 4096), 3.0)}
+    path = write_plain(tmp_path / "w.safetensors", tensors)
+    for _ in range(3):
+        a = torch.ones(4096, 4096, device="cuda:0")
+        b = a @ a  # queued on torch's stream, reading a
+        del a  # a's block is free for the next allocation on this stream
+        d = st.torch.load_file(path, device="cuda:0")
+        assert torch.equal(d["w"].cpu(), tensors["w"])
+        assert float(b[0, 0]) == 4096.0
