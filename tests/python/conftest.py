@@ -14,6 +14,7 @@ import json
 import math
 import os
 import struct
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -285,3 +286,25 @@ def write_plain(path, tensors, metadata=None):
     h += b" " * (-len(h) % 8)
     Path(path).write_bytes(struct.pack("<Q", len(h)) + h + b"".join(chunks))
     return Path(path)
+
+
+def run_threads(workers, timeout=60):
+    """Runs each of workers (callables) on its own thread; the first error any raised is raised here."""
+    errors = []
+
+    def wrap(fn):
+        def body():
+            try:
+                fn()
+            except BaseException as e:  # collected and re-raised in the main thread
+                errors.append(e)
+        return body
+
+    threads = [threading.Thread(target=wrap(w)) for w in workers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout)
+        assert not t.is_alive()
+    if errors:
+        raise errors[0]

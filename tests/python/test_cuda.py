@@ -1,12 +1,11 @@
 """GPU loads (skipped where torch has no CUDA device): whole tensors, slices and load_file land in
 memory torch owns (its caching allocator sees them, `del` gives them back), with the CPU's bytes."""
 import gc
-import threading
 
 import pytest
 import torch
 
-from conftest import MODEL, VALID, VALID_MANIFEST, torch_bytes, write_plain
+from conftest import MODEL, VALID, VALID_MANIFEST, run_threads, torch_bytes, write_plain
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device for torch")
 
@@ -91,25 +90,17 @@ def test_threads_upload_the_right_bytes(st, tmp_path):
     g = torch.Generator().manual_seed(5)
     tensors = {"t%02d" % i: torch.randn(128, 64 + i, generator=g) for i in range(16)}
     path = write_plain(tmp_path / "threads.safetensors", tensors)
-    errors = []
     with st.safe_open(path, framework="pt", device=0) as f:
         def work(names):
-            try:
+            def run():
                 for _ in range(3):
                     for k in names:
                         assert torch.equal(f.get_tensor(k).cpu(), tensors[k]), k
                         assert torch.equal(f.get_slice(k)[1::3, 2:].cpu(), tensors[k][1::3, 2:]), k
-            except BaseException as e:  # re-raised in the main thread
-                errors.append(e)
+            return run
+
         names = sorted(tensors)
-        threads = [threading.Thread(target=work, args=(names[i::4],)) for i in range(4)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(120)
-            assert not t.is_alive()
-    if errors:
-        raise errors[0]
+        run_threads([work(names[i::4]) for i in range(4)], timeout=120)
 
 
 def test_load_after_queued_work_on_torchs_stream(st, tmp_path):

@@ -1,10 +1,8 @@
 """Threads: several threads reading one open file (get_tensor, get_slice) get the right bytes."""
-import threading
-
 import numpy as np
 import torch
 
-from conftest import sha256, torch_bytes, write_plain
+from conftest import run_threads, sha256, torch_bytes, write_plain
 
 N_TENSORS = 24
 
@@ -17,27 +15,6 @@ def _make(tmp_path):
         tensors["t%02d" % i] = (torch.randn(64, 96 + i, generator=g) * 100).to(dt)
     path = write_plain(tmp_path / "threads.safetensors", tensors)
     return path, tensors
-
-
-def _run(workers):
-    errors = []
-
-    def wrap(fn):
-        def body():
-            try:
-                fn()
-            except BaseException as e:  # collected and re-raised in the main thread
-                errors.append(e)
-        return body
-
-    threads = [threading.Thread(target=wrap(w)) for w in workers]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
-        assert not t.is_alive()
-    if errors:
-        raise errors[0]
 
 
 def test_two_threads_one_open_file(st, tmp_path):
@@ -54,7 +31,7 @@ def test_two_threads_one_open_file(st, tmp_path):
             return run
 
         keys = sorted(tensors)
-        _run([reader(keys), reader(keys[::-1])])
+        run_threads([reader(keys), reader(keys[::-1])])
 
 
 def test_threads_numpy_and_load_file(st, tmp_path):
@@ -74,4 +51,4 @@ def test_threads_numpy_and_load_file(st, tmp_path):
                 for k, v in tensors.items():
                     assert torch.equal(d[k], v), k
 
-        _run([np_reader, np_reader, loader])
+        run_threads([np_reader, np_reader, loader])
