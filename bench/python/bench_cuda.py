@@ -114,8 +114,12 @@ def run(args, device, work):
     variants = []
     if cuda:
         pinned = torch.empty(size, dtype=torch.uint8, pin_memory=True)
+        view, done = memoryview(pinned.numpy()), 0
         with open(path, "rb", buffering=0) as f:
-            f.readinto(memoryview(pinned.numpy()))
+            while done < size:  # one read(2) moves at most 2 GiB - 4 KiB
+                n = f.readinto(view[done:])
+                assert n, "the file shrank"
+                done += n
         target = torch.empty(size, dtype=torch.uint8, device=device)
 
         def v_pinned():
