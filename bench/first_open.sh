@@ -2,10 +2,12 @@
 # First open in a fresh process (issue 22): runs safetensors-first-open as separate processes,
 # interleaved (open, floor, open, floor, ...), on the benchmark shard, and prints the medians
 # and their ratio. The target: the library's first open at most 2x the floor's.
-#   bench/first_open.sh [BUILD_DIR] [RUNS]     (default build/bench, 31 runs of each)
+#   bench/first_open.sh [BUILD_DIR] [RUNS]     (default build/bench, 101 runs of each)
+# 101, not 31: twelve back-to-back runs of each on the 2-core VM gave ratios of 1.57-2.11x with
+# 31 and 1.55-1.79x with 101 (bench/README.md, tenth round); 101 runs take about 3 s.
 set -euo pipefail
 build="${1:-build/bench}"
-runs="${2:-31}"
+runs="${2:-101}"
 exe="$build/bin/safetensors-first-open"
 [[ -x "$exe" ]] || { echo "first_open.sh: $exe not found; build the target safetensors-first-open" >&2; exit 2; }
 tmp="$(mktemp -d)"
