@@ -130,7 +130,7 @@ TEST_CASE("paths: names, support, automatic choice") {
     CHECK(st::convert_path_supported(best));
     if (st::convert_path_supported(convert_path::avx512)) CHECK(best == convert_path::avx512);
     MESSAGE("best convert path here: " << st::to_string(best));
-    for (convert_path p : st::all_convert_paths) MESSAGE(st::to_string(p) << ": " << (st::convert_path_supported(p) ? "yes" : "no"));
+    for (convert_path p : st::all_convert_paths) MESSAGE(st::to_string(p) << ": " << std::string(st::convert_path_supported(p) ? "yes" : "no"));
 }
 
 TEST_CASE("can_convert") {

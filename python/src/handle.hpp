@@ -67,7 +67,7 @@ public:
         if (meta == nullptr) return py::none();
         py::dict out;
         for (const auto& [key, value] : *meta) out[py::str(key)] = py::str(value);
-        return std::move(out);
+        return py::object(std::move(out));
     }
 
     bool is_index() const noexcept { return sharded_.has_value() && sharded_->is_index(); }

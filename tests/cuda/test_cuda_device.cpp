@@ -213,7 +213,7 @@ TEST_CASE("every fixture file loads to device 0 byte for byte, with every engine
         INFO(path << " (direct I/O)");
         check_map(gpu.load_file(path), st::open(path));
     }
-    MESSAGE("direct I/O used: " << (gpu.last_stats().direct_io ? "yes" : "no (file system refuses O_DIRECT)"));
+    MESSAGE("direct I/O used: " << std::string(gpu.last_stats().direct_io ? "yes" : "no (file system refuses O_DIRECT)"));
 }
 
 TEST_CASE("the one-shot load_file, and subsets by name") {

@@ -24,7 +24,12 @@ def run_bench(tmp_path, extra_path=None, status=0):
 
 
 def test_bench_cuda_to_cpu(tmp_path):
-    results, report = run_bench(tmp_path)
+    # Where the reference package is installed (the GPU machine), it is hidden: `import
+    # safetensors` finds this package first and fails, as on a machine without it.
+    package = tmp_path / "hidden" / "safetensors"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("raise ImportError('hidden by test_bench_cuda_to_cpu')\n")
+    results, report = run_bench(tmp_path, tmp_path / "hidden")
     assert sorted(results["seconds"]) == ["get_tensor", "load_file"]
     assert all(len(v) == 2 for v in results["seconds"].values())
     assert results["tensors"] == 8 and results["reference"] is None and results["ratios"] == {}
