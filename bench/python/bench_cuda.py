@@ -18,7 +18,7 @@ the file's bytes in the warm-up round.
 Targets (issue 21's acceptance): load_file at least 0.8x pinned, at least 5x ref.load_file.
 
 Usage:
-  PYTHONPATH=<build>/python python3 bench/python/bench_cuda.py [--gib 2] [--reps 7]
+  PYTHONPATH=<build>/python python3 bench/python/bench_cuda.py [--gib 2] [--reps 11]
       [--tensors 280] [--dir /var/tmp] [--device cuda:0] [--out DIR]
 --out DIR writes DIR/results-python.md and DIR/results-python.json. --device cpu runs the same
 loads to the CPU (no pinned limit): a smoke test of this script on a machine without a GPU.
@@ -75,7 +75,7 @@ def checksum(tensors):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--gib", type=float, default=2.0)
-    ap.add_argument("--reps", type=int, default=7)
+    ap.add_argument("--reps", type=int, default=11)
     ap.add_argument("--tensors", type=int, default=280)
     ap.add_argument("--dir", default="/var/tmp")
     ap.add_argument("--device", default="cuda:0")
