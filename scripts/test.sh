@@ -18,7 +18,8 @@
 #   m32      g++ -m32 -Werror: the public-API compile check and every header (strict warnings,
 #            one translation unit); the unit tests at -O0, built and run only where the kernel
 #            executes 32-bit binaries (probed first)
-#   tsan     clang++ ThreadSanitizer: tests/test_threads.cpp, any report fatal
+#   tsan     clang++ ThreadSanitizer: tests/test_threads.cpp and tests/cuda/test_cuda_staging.cpp,
+#            any report fatal
 #   fuzz     the libFuzzer targets in tests/fuzz, each for FUZZ_SMOKE_SECONDS (default 6)
 #   python   the Python module alone: build/gcc-release configured as the gcc stage does it, only
 #            the module built, then its pytest suite (the gcc stage already runs it; this is
@@ -231,14 +232,16 @@ m32_probe() {
     return 1
 }
 
-# One translation unit and doctest's main: much faster than a TSan build of every test file.
+# Two translation units and doctest's main: much faster than a TSan build of every test file.
+# test_threads.cpp: threads sharing one file; test_cuda_staging.cpp: the CUDA loader's host half
+# (its reader threads filling the staging ring), which needs no GPU.
 thread_sanitizer() {
     local dir=build/clang-tsan
     mkdir -p "$dir/tmp"
     "${CXX_CLANG:-clang++}" -std=c++17 -O1 -g -fsanitize=thread -fno-omit-frame-pointer \
         -Wall -Wextra -Wpedantic -Werror -pthread -Iinclude \
         -DSAFETENSORS_TEST_DATA_DIR="\"$root/tests/data\"" -DSAFETENSORS_TEST_TMP_DIR="\"$root/$dir/tmp\"" \
-        tests/main.cpp tests/test_threads.cpp -o "$dir/test-threads"
+        tests/main.cpp tests/test_threads.cpp tests/cuda/test_cuda_staging.cpp -o "$dir/test-threads"
     TSAN_OPTIONS="halt_on_error=1:abort_on_error=1:second_deadlock_stack=1" "$dir/test-threads" --no-version
 }
 
