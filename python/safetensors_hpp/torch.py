@@ -296,7 +296,7 @@ def _arena_views(arenas: List[torch.Tensor], entries, empty: torch.Tensor) -> Di
         whole = typed.get((arena, dtype))
         if whole is None:
             target = _torch_dtype(dtype)
-            item = torch.empty(0, dtype=target).element_size()
+            item = _SIZE[target]
             data = arenas[arena]
             data = data[: data.numel() // item * item]
             whole = typed[(arena, dtype)] = (data if target is torch.uint8 else data.view(target), item)

@@ -23,13 +23,20 @@ def run_bench(tmp_path, extra_path=None, status=0):
     return json.loads((out / "results-python.json").read_text()), (out / "results-python.md").read_text()
 
 
+def stand_in(folder, **modules):
+    """A package named `safetensors` in folder, with the given modules' texts; folder, to put first on the path."""
+    package = folder / "safetensors"
+    package.mkdir(parents=True)
+    for name, text in modules.items():
+        (package / f"{name}.py").write_text(text)
+    return folder
+
+
 def test_bench_cuda_to_cpu(tmp_path):
     # Where the reference package is installed (the GPU machine), it is hidden: `import
     # safetensors` finds this package first and fails, as on a machine without it.
-    package = tmp_path / "hidden" / "safetensors"
-    package.mkdir(parents=True)
-    (package / "__init__.py").write_text("raise ImportError('hidden by test_bench_cuda_to_cpu')\n")
-    results, report = run_bench(tmp_path, tmp_path / "hidden")
+    hidden = stand_in(tmp_path / "hidden", __init__="raise ImportError('hidden by test_bench_cuda_to_cpu')\n")
+    results, report = run_bench(tmp_path, hidden)
     assert sorted(results["seconds"]) == ["get_tensor", "load_file"]
     assert all(len(v) == 2 for v in results["seconds"].values())
     assert results["tensors"] == 8 and results["reference"] is None and results["ratios"] == {}
@@ -38,12 +45,10 @@ def test_bench_cuda_to_cpu(tmp_path):
 
 
 def test_bench_cuda_with_a_reference(tmp_path):
-    package = tmp_path / "stand_in" / "safetensors"
-    package.mkdir(parents=True)
-    (package / "__init__.py").write_text("from safetensors_hpp import safe_open, __version__\n")
-    (package / "torch.py").write_text("from safetensors_hpp.torch import load_file\n")
+    ours = stand_in(tmp_path / "stand_in", __init__="from safetensors_hpp import safe_open, __version__\n",
+                    torch="from safetensors_hpp.torch import load_file\n")
     # The same code on both sides cannot be 5x faster than itself: the check fails, status 1.
-    results, report = run_bench(tmp_path, tmp_path / "stand_in", status=1)
+    results, report = run_bench(tmp_path, ours, status=1)
     assert sorted(results["seconds"]) == ["get_tensor", "load_file", "ref.load_file", "ref.safe_open"]
     assert sorted(results["ratios"]) == ["get_tensor / ref.safe_open", "load_file / ref.load_file"]
     assert results["checks"] == {"load_file at least 5x ref.load_file": False}
